@@ -197,9 +197,11 @@ def _leading_label(key: str, table: dict[str, str]) -> str | None:
     for alias, name in table.items():
         if len(alias) < 2 and not alias.isalpha():
             continue
-        if key.startswith(alias) and (len(key) == len(alias) or not key[len(alias)].isalnum()):
-            if best is None or len(alias) > best[0]:
-                best = (len(alias), name)
+        if not key.startswith(alias):
+            continue
+        whole_word = len(key) == len(alias) or not key[len(alias)].isalnum()
+        if whole_word and (best is None or len(alias) > best[0]):
+            best = (len(alias), name)
     return best[1] if best else None
 
 

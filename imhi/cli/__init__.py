@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from imhi.io import InputError
 
@@ -27,29 +28,30 @@ console = Console(stderr=True)
 
 def _registrars() -> list[Callable[[typer.Typer], None]]:
     """Verb modules, imported here explicitly (no registration by import side effect)."""
-    from imhi.cli import check, data
+    from imhi.cli import build, check, data
 
-    return [check.register, data.register]
+    return [check.register, data.register, build.register]
+
+
+_registered: list[bool] = []
+
+
+def get_app() -> typer.Typer:
+    """The typer app with every verb registered (once)."""
+    if not _registered:
+        for register in _registrars():
+            register(app)
+        _registered.append(True)
+    return app
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: clear one-line errors for bad input, no tracebacks."""
-    for register in _registrars():
-        register(app)
+    """Console entry point: bad input is one clear line (file, row, field), exit code 2."""
     try:
-        app(args=argv, standalone_mode=False)
+        get_app()(args=argv, prog_name="imhi")
     except InputError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         sys.exit(2)
-    except (typer.Abort, KeyboardInterrupt):
+    except KeyboardInterrupt:
         console.print("[yellow]interrupted; finished work is kept, rerun to continue[/]")
         sys.exit(130)
-    except SystemExit:
-        raise
-    except Exception as exc:  # click usage errors arrive here with standalone_mode=False
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise

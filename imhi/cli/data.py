@@ -1,0 +1,120 @@
+"""``imhi data inspect|convert``: look at sources before building from them."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from imhi.cli.common import load, out, table
+from imhi.config import apply_overrides, validate_data
+from imhi.io import InputError, write_jsonl
+from imhi.schema import Post, labels_of, record_dict
+from imhi.sources import SourceSpec, find_duplicates, find_leakage, read_source
+from imhi.synthesis.recipe import BuildRecipe
+
+data_app = typer.Typer(help="Inspect and convert labelled sources.", no_args_is_help=True)
+
+FormatOpt = Annotated[str | None, typer.Option("--format", "-f", help="csv, tsv, jsonl, parquet, "
+                                               "hf, openai_chat or imhi (default: from suffix)")]
+TaskOpt = Annotated[str | None, typer.Option(help="task of every row (imhi: inferred)")]
+SUFFIX_FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".parquet": "parquet"}
+
+
+def _guess_split(path: Path) -> str | None:
+    """train/valid/test from the file name, else from its folder (e.g. imhi/test/DR.csv)."""
+    for name in (path.stem.lower(), path.parent.name.lower()):
+        for key, split in (("train", "train"), ("val", "valid"), ("dev", "valid"), ("test", "test")):
+            if key in name:
+                return split
+    return None
+
+
+def _specs(paths: list[Path], fmt: str | None, task: str | None, options: list[str]) -> tuple[
+        list[SourceSpec], Path | None]:
+    """A recipe file → its sources; data files → one source each (split from the file name)."""
+    if len(paths) == 1 and paths[0].suffix in (".yaml", ".yml"):
+        recipe = load(paths[0], BuildRecipe, options)
+        return recipe.sources, paths[0].parent
+    specs = []
+    for p in paths:
+        data = {"name": f"{p.parent.name}-{p.stem}", "format": fmt or SUFFIX_FORMATS.get(p.suffix, "hf"),
+                "path": str(p), "task": task, "split": _guess_split(p)}
+        try:
+            data = apply_overrides(data, options)
+        except ValueError as exc:
+            raise InputError(p, str(exc)) from None
+        specs.append(validate_data(data, SourceSpec, p))
+    return specs, None
+
+
+def _read_all(specs: list[SourceSpec], base: Path | None) -> list[Post]:
+    posts: list[Post] = []
+    for spec in specs:
+        posts.extend(read_source(spec, base))
+    return posts
+
+
+def _length_rows(posts: list[Post]) -> list[list[object]]:
+    rows = []
+    by_task: dict[str, list[int]] = {}
+    for p in posts:
+        by_task.setdefault(p.task, []).append(len(p.text))
+    for task, lens in sorted(by_task.items()):
+        lens.sort()
+        rows.append([task, len(lens), statistics.mean(lens), lens[len(lens) // 2],
+                     lens[int(0.95 * (len(lens) - 1))], lens[-1]])
+    return rows
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``imhi data inspect`` and ``imhi data convert``."""
+    app.add_typer(data_app, name="data")
+
+
+@data_app.command()
+def inspect(
+    sources: Annotated[list[Path], typer.Argument(help="a build recipe, or data files/folders")],
+    fmt: FormatOpt = None, task: TaskOpt = None,
+    option: Annotated[list[str] | None, typer.Option("--set", help="override key=value: of the "
+                                                     "recipe, or of each file's source (e.g. "
+                                                     "columns.text=内容, label_columns=task)")] = None,
+) -> None:
+    """Counts per task, label and split; post lengths; duplicates; train/test leakage."""
+    specs, base = _specs(sources, fmt, task, option or [])
+    posts = _read_all(specs, base)
+    counts = Counter((p.task, lab, p.split or "-") for p in posts for lab in labels_of(p.label) or ["(none)"])
+    out.print(table(f"{len(posts)} posts", ["task", "label", "split", "posts"],
+                    [[t, lab, s, n] for (t, lab, s), n in sorted(counts.items())]))
+    out.print(table("post length (characters)", ["task", "posts", "mean", "median", "p95", "max"],
+                    _length_rows(posts)))
+    dups = find_duplicates(posts)
+    out.print(f"duplicate groups: {len(dups)} ({sum(len(g) - 1 for g in dups)} extra copies)")
+    for g in dups[:5]:
+        out.print("  " + ", ".join(f"{p.id} ({Path(p.provenance.file).name} row {p.provenance.row})"
+                                   for p in g), highlight=False)
+    train = [p for p in posts if p.split == "train"]
+    held = [p for p in posts if p.split in ("valid", "test")]
+    leaks = find_leakage(train, held)
+    out.print(f"train posts that also appear in valid/test: {len(leaks)}")
+    for a, b in leaks[:5]:
+        out.print(f"  {a.id} ↔ {b.id}", highlight=False)
+
+
+@data_app.command()
+def convert(
+    sources: Annotated[list[Path], typer.Argument(help="a build recipe, or data files/folders")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="records JSONL to write")],
+    fmt: FormatOpt = None, task: TaskOpt = None,
+    option: Annotated[list[str] | None, typer.Option("--set", help="override key=value: of the "
+                                                     "recipe, or of each file's source (e.g. "
+                                                     "columns.text=内容, label_columns=task)")] = None,
+) -> None:
+    """Read any source(s) and write records JSONL (id, source, task, text, label, ...)."""
+    specs, base = _specs(sources, fmt, task, option or [])
+    posts = _read_all(specs, base)
+    n = write_jsonl(output, (record_dict(p) for p in posts))
+    out.print(f"wrote {n} records to {output}")

@@ -1,0 +1,1 @@
+"""Synthesis: labelled posts → explanation-bearing instruction pairs (``imhi build``)."""

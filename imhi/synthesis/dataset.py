@@ -1,0 +1,171 @@
+"""Posts → splits → instruction pairs → dataset files of a run folder.
+
+Writes ``dataset/{train,valid,test}.jsonl``, ``dataset/hf`` (``datasets`` save_to_disk)
+and ``dataset/README.md`` (dataset card with YAML metadata).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from imhi.config import Manifest
+from imhi.io import dump_yaml, write_jsonl, write_text
+from imhi.schema import InstructionPair, Post, labels_of, record_dict
+from imhi.sources import find_duplicates, find_leakage, read_source, resolve
+from imhi.synthesis.recipe import BuildRecipe, DedupSpec, SplitSpec
+from imhi.tasks import TaskSpec
+
+SPLITS = ("train", "valid", "test")
+
+
+def make_pair(task: TaskSpec, post: Post, explanation: str, teacher: str | None = None,
+              prompt_hash: str | None = None, with_system: bool = False) -> InstructionPair:
+    """The instruction pair of a post: query = post + question, answer = label + reasoning."""
+    query = task.render_query(post.text)
+    answer = task.render_answer(post.label, explanation)
+    messages = [{"role": "user", "content": query}, {"role": "assistant", "content": answer}]
+    if with_system and task.system_prompt:
+        messages.insert(0, {"role": "system", "content": task.system_prompt})
+    provenance = post.provenance.model_copy(update={"teacher": teacher, "prompt_hash": prompt_hash})
+    return InstructionPair(id=post.id, source=post.source, task=post.task, text=post.text,
+                           label=post.label, explanation=explanation.strip(), query=query,
+                           answer=answer, messages=messages, teacher=teacher,
+                           provenance=provenance)
+
+
+def _rank(post: Post, seed: int) -> str:
+    return hashlib.sha256(f"{seed}:{post.id}".encode()).hexdigest()
+
+
+def assign_splits(posts: list[Post], spec: SplitSpec) -> dict[str, list[Post]]:
+    """Keep given splits; divide the rest per (task, label) deterministically by seed."""
+    out: dict[str, list[Post]] = {s: [] for s in SPLITS}
+    strata: dict[tuple[str, str], list[Post]] = {}
+    for post in posts:
+        if post.split:
+            out[post.split].append(post)
+        else:
+            key = (post.task, json.dumps(labels_of(post.label)))
+            strata.setdefault(key, []).append(post)
+    for group in strata.values():
+        group.sort(key=lambda p: _rank(p, spec.seed))
+        n_test, n_valid = round(len(group) * spec.test), round(len(group) * spec.valid)
+        for i, post in enumerate(group):
+            split = "test" if i < n_test else "valid" if i < n_test + n_valid else "train"
+            out[split].append(post.model_copy(update={"split": split}))
+    return out
+
+
+def clean_splits(splits: dict[str, list[Post]], spec: DedupSpec) -> tuple[dict[str, list[Post]],
+                                                                         dict[str, Any]]:
+    """Report duplicates and train↔valid/test leakage; drop them as the recipe says."""
+    everything = [p for s in SPLITS for p in splits[s]]
+    dups = find_duplicates(everything)
+    drop = {id(p) for g in dups for p in g[1:]} if spec.drop_duplicates else set()
+    held_out = splits["valid"] + splits["test"]
+    leaks = find_leakage(splits["train"], held_out)
+    if spec.drop_leaked_from_train:
+        drop |= {id(train) for train, _ in leaks}
+    report = {
+        "duplicate_groups": len(dups),
+        "duplicate_posts_dropped": sum(len(g) - 1 for g in dups) if spec.drop_duplicates else 0,
+        "leaked_train_posts": len(leaks),
+        "examples": [[p.id for p in g] for g in dups[:5]],
+        "leak_examples": [[a.id, b.id] for a, b in leaks[:5]],
+    }
+    kept = {s: [p for p in splits[s] if id(p) not in drop] for s in SPLITS}
+    return kept, report
+
+
+def _hf_row(pair: InstructionPair) -> dict[str, Any]:
+    row = record_dict(pair)
+    row["label"] = labels_of(pair.label)  # one Arrow type for single- and multi-label tasks
+    row["provenance"] = json.dumps(row.get("provenance", {}), ensure_ascii=False)
+    row["teacher"] = pair.teacher or ""
+    return row
+
+
+def write_dataset(run_dir: Path, pairs: dict[str, list[InstructionPair]], manifest: Manifest,
+                  card_title: str) -> dict[str, Any]:
+    """Write JSONL splits, the HF copy and the card; return counts per split/task/label."""
+    import datasets
+
+    folder = run_dir / "dataset"
+    counts: dict[str, Any] = {}
+    for split in SPLITS:
+        path = folder / f"{split}.jsonl"
+        n = write_jsonl(path, (record_dict(p) for p in pairs[split]))
+        manifest.add_output(path, rows=n)
+        counts[split] = _label_counts(pairs[split])
+    hf = datasets.DatasetDict({s: datasets.Dataset.from_list([_hf_row(p) for p in pairs[s]])
+                               for s in SPLITS if pairs[s]})
+    hf.save_to_disk(str(folder / "hf"))
+    write_text(folder / "README.md", dataset_card(card_title, pairs, counts))
+    return counts
+
+
+def _label_counts(pairs: list[InstructionPair]) -> dict[str, dict[str, int]]:
+    out: dict[str, Counter[str]] = {}
+    for p in pairs:
+        out.setdefault(p.task, Counter()).update(labels_of(p.label) or ["(none)"])
+    return {t: dict(sorted(c.items())) for t, c in sorted(out.items())}
+
+
+def _size_category(n: int) -> str:
+    return "n<1K" if n < 1000 else "1K<n<10K" if n < 10_000 else "10K<n<100K" if n < 100_000 \
+        else "100K<n<1M"
+
+
+def dataset_card(title: str, pairs: dict[str, list[InstructionPair]],
+                 counts: dict[str, Any]) -> str:
+    """A Hugging Face dataset card (README.md with YAML metadata) for the built dataset."""
+    total = sum(len(v) for v in pairs.values())
+    teachers = sorted({p.teacher or "reference" for v in pairs.values() for p in v})
+    meta = {
+        "language": sorted({_lang(p) for v in pairs.values() for p in v}) or ["en"],
+        "task_categories": ["text-classification", "text-generation"],
+        "tags": ["mental-health", "explainable", "instruction-tuning", "imhi"],
+        "size_categories": [_size_category(total)],
+        "configs": [{"config_name": "default",
+                     "data_files": [{"split": s, "path": f"{s}.jsonl"} for s in SPLITS if pairs[s]]}],
+    }
+    lines = [f"---\n{dump_yaml(meta)}---\n", f"# {title}\n",
+             "Explanation-bearing instruction pairs for mental-health analysis, built by `imhi build`.",
+             "Each row: `query` (post + question) → `answer` (label sentence + reasoning), with",
+             "`label`, `explanation`, chat `messages` and `provenance` (source file, row, teacher).",
+             f"\nExplanations: {', '.join(teachers)}. Posts are sensitive: research use only, not",
+             "for diagnosis.\n", "| split | task | label | rows |", "| --- | --- | --- | ---: |"]
+    for split, tasks in counts.items():
+        for task, labels in tasks.items():
+            lines += [f"| {split} | {task} | {label} | {n} |" for label, n in labels.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _lang(pair: InstructionPair) -> str:
+    return "zh" if any("\u4e00" <= ch <= "\u9fff" for ch in pair.query[:200]) else "en"
+
+
+def collect_posts(recipe: BuildRecipe, base_dir: Path, manifest: Manifest,
+                  ) -> dict[str, list[Post]]:
+    """Read every source, keep the recipe's tasks, split, and drop duplicates/leaks."""
+    posts: list[Post] = []
+    for spec in recipe.sources:
+        got = read_source(spec, base_dir, recipe.prompts_dir)
+        manifest.add_input(resolve(spec.path, base_dir), rows=len(got))
+        posts.extend(got)
+    if recipe.tasks:
+        known = set(recipe.tasks)
+        posts = [p for p in posts if p.task in known]
+    splits, report = clean_splits(assign_splits(posts, recipe.split), recipe.dedup)
+    manifest.counts["posts_read"] = len(posts)
+    manifest.counts["dedup"] = report
+    return splits
+
+
+def run_dir_of(recipe: BuildRecipe, base: Path | None = None) -> Path:
+    """The run folder: ``output_dir`` or runs/build/<name>."""
+    return Path(recipe.output_dir) if recipe.output_dir else (base or Path("runs")) / "build" / recipe.name

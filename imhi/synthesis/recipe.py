@@ -1,0 +1,48 @@
+"""The ``imhi build`` recipe (YAML under build_dataset/), validated strictly.
+
+Reads nothing itself; :func:`imhi.config.load_recipe` loads it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from imhi.config import Strict
+from imhi.sources import SourceSpec
+
+
+class SplitSpec(Strict):
+    """How posts without a split of their own are divided (stratified by task and label)."""
+
+    valid: float = Field(default=0.1, ge=0, lt=1)
+    test: float = Field(default=0.1, ge=0, lt=1)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _fractions(self) -> SplitSpec:
+        if self.valid + self.test >= 1:
+            raise ValueError("valid + test must be below 1")
+        return self
+
+
+class DedupSpec(Strict):
+    """Duplicate posts and train/test leakage: always reported, optionally dropped."""
+
+    drop_duplicates: bool = True
+    drop_leaked_from_train: bool = True
+
+
+class BuildRecipe(Strict):
+    """Sources → tasks → instruction pairs in a run folder."""
+
+    name: str
+    mode: Literal["reference", "teacher"] = "reference"
+    output_dir: str | None = Field(default=None, description="default: runs/build/<name>")
+    prompts_dir: str | None = None
+    sources: list[SourceSpec] = Field(min_length=1)
+    tasks: list[str] | None = Field(default=None, description="keep only these tasks")
+    split: SplitSpec = Field(default_factory=SplitSpec)
+    dedup: DedupSpec = Field(default_factory=DedupSpec)
+    system_prompt_in_messages: bool = False
