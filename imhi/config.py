@@ -89,7 +89,7 @@ def validate_data(data: Any, model: type[M], where: str | Path) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise InputError(where, "invalid recipe:\n" + format_validation_error(exc)) from None
+        raise InputError(where, "invalid settings:\n" + format_validation_error(exc)) from None
 
 
 def load_recipe(path: str | Path, model: type[M], overrides: list[str] | None = None) -> M:

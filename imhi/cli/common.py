@@ -13,7 +13,7 @@ from imhi.config import load_recipe
 
 M = TypeVar("M", bound=BaseModel)
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def load(path: Path, model: type[M], overrides: list[str] | None) -> M:

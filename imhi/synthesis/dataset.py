@@ -63,8 +63,8 @@ def assign_splits(posts: list[Post], spec: SplitSpec) -> dict[str, list[Post]]:
 def clean_splits(splits: dict[str, list[Post]], spec: DedupSpec) -> tuple[dict[str, list[Post]],
                                                                          dict[str, Any]]:
     """Report duplicates and train↔valid/test leakage; drop them as the recipe says."""
-    everything = [p for s in SPLITS for p in splits[s]]
-    dups = find_duplicates(everything)
+    # duplicates within a split; copies across splits are leakage, handled below
+    dups = [g for s in SPLITS for g in find_duplicates(splits[s])]
     drop = {id(p) for g in dups for p in g[1:]} if spec.drop_duplicates else set()
     held_out = splits["valid"] + splits["test"]
     leaks = find_leakage(splits["train"], held_out)

@@ -1,0 +1,82 @@
+"""`imhi check` and `imhi data`: real commands on real files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_check_passes_on_the_repo(cli) -> None:
+    code, out, err = cli("check")
+    assert code == 0, err
+    assert "tasks and" in out and "recipes are valid" in out
+
+
+def _recipes_copy(tmp_path: Path) -> Path:
+    root = tmp_path / "recipes"
+    (root / "build_dataset").mkdir(parents=True)
+    shutil.copy(REPO / "build_dataset/sample-reference.yaml", root / "build_dataset/ok.yaml")
+    return root
+
+
+def test_check_reports_misspelled_recipe_key(tmp_path: Path, cli) -> None:
+    root = _recipes_copy(tmp_path)
+    bad = root / "build_dataset/bad.yaml"
+    bad.write_text("name: x\nmode: reference\nsorces: []\n", encoding="utf-8")
+    code, _, err = cli("check", "--recipes", str(root))
+    flat = err.replace("\n", "")
+    assert code == 1 and str(bad) in flat and "sorces" in flat and "unknown key" in flat
+
+
+def _prompts_copy(tmp_path: Path, task: str = "dr") -> Path:
+    root = tmp_path / "prompts"
+    shutil.copytree(REPO / "prompts" / task, root / task)
+    return root
+
+
+def test_check_reports_unknown_example_label(tmp_path: Path, cli) -> None:
+    root = _prompts_copy(tmp_path)
+    ex = root / "dr/examples.yaml"
+    ex.write_text(ex.read_text().replace('label: "no"', 'label: "perhaps"', 1), encoding="utf-8")
+    code, _, err = cli("check", "--prompts", str(root), "--recipes", str(_recipes_copy(tmp_path)))
+    flat = err.replace("\n", "")
+    assert code == 1 and "examples.yaml, row 3, field 'label'" in flat and "'perhaps'" in flat
+
+
+def test_check_reports_misspelled_task_key(tmp_path: Path, cli) -> None:
+    root = _prompts_copy(tmp_path)
+    t = root / "dr/task.yaml"
+    t.write_text(t.read_text().replace("multi_label:", "multilabel:"), encoding="utf-8")
+    code, _, err = cli("check", "--prompts", str(root), "--recipes", str(_recipes_copy(tmp_path)))
+    assert code == 1 and "multilabel" in err and "task.yaml" in err
+
+
+def test_data_inspect_reports_counts_duplicates_leakage(tmp_path: Path, cli) -> None:
+    train, test = tmp_path / "train.csv", tmp_path / "test.csv"
+    train.write_text("text,label\nalpha,yes\nAlpha!,yes\nbeta,no\n", encoding="utf-8")
+    test.write_text("text,label\nbeta,no\ngamma,yes\n", encoding="utf-8")
+    code, out, err = cli("data", "inspect", str(train), str(test), "--task", "dr")
+    assert code == 0, err
+    assert "5 posts" in out and "duplicate groups: 2" in out
+    assert "train posts that also appear in valid/test: 1" in out
+
+
+def test_data_convert_writes_records(tmp_path: Path, cli) -> None:
+    src = tmp_path / "d.tsv"
+    src.write_text("内容\t非此即彼\t放大\n一切都完了\t1\t1\n", encoding="utf-8")
+    out_path = tmp_path / "o.jsonl"
+    code, _, err = cli("data", "convert", str(src), "--task", "cn_cognitive_distortion", "-o", str(out_path),
+                       "--set", "columns.text=内容", "--set", "label_columns=[非此即彼, 放大]")
+    assert code == 0, err
+    row = json.loads(out_path.read_text(encoding="utf-8").splitlines()[0])
+    assert row["text"] == "一切都完了" and row["label"] == ["非此即彼", "放大"]
+
+
+def test_data_inspect_bad_column_is_clear(tmp_path: Path, cli) -> None:
+    src = tmp_path / "d.csv"
+    src.write_text("body,label\nx,yes\n", encoding="utf-8")
+    code, _, err = cli("data", "inspect", str(src), "--task", "dr")
+    assert code == 2 and "missing column 'text'" in err and "row 1" in err
