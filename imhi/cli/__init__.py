@@ -28,9 +28,9 @@ console = Console(stderr=True, soft_wrap=True)
 
 def _registrars() -> list[Callable[[typer.Typer], None]]:
     """Verb modules, imported here explicitly (no registration by import side effect)."""
-    from imhi.cli import build, check, data
+    from imhi.cli import build, check, data, demo
 
-    return [check.register, data.register, build.register]
+    return [check.register, data.register, build.register, demo.register]
 
 
 _registered: list[bool] = []

@@ -101,6 +101,7 @@ def write_dataset(run_dir: Path, pairs: dict[str, list[InstructionPair]], manife
         n = write_jsonl(path, (record_dict(p) for p in pairs[split]))
         manifest.add_output(path, rows=n)
         counts[split] = _label_counts(pairs[split])
+    datasets.disable_progress_bars()  # one bar per split adds noise, not information
     hf = datasets.DatasetDict({s: datasets.Dataset.from_list([_hf_row(p) for p in pairs[s]])
                                for s in SPLITS if pairs[s]})
     hf.save_to_disk(str(folder / "hf"))
