@@ -228,25 +228,30 @@ def split_imhi_query(query: str) -> tuple[str, str] | None:
     return post.strip(), question.strip()
 
 
-def question_index(tasks: dict[str, TaskSpec]) -> dict[str, str]:
-    """Normalised question wordings (and released variants) → task name."""
-    index: dict[str, str] = {}
+def question_index(tasks: dict[str, TaskSpec]) -> dict[str, list[str]]:
+    """Normalised question wordings (and released variants) → the tasks that ask it."""
+    index: dict[str, list[str]] = {}
     for task in tasks.values():
         for q in [task.question, *task.question_variants]:
-            index[normalize(q)] = task.name
+            names = index.setdefault(normalize(q), [])
+            if task.name not in names:
+                names.append(task.name)
     return index
 
 
-def _imhi_post(spec: SourceSpec, tasks: dict[str, TaskSpec], index: dict[str, str], row: Row,
+def _imhi_post(spec: SourceSpec, tasks: dict[str, TaskSpec], index: dict[str, list[str]], row: Row,
                path: Path, n: int) -> Post:
     query = str(_cell(row, "query", path, n))
     parts = split_imhi_query(query)
     if parts is None:
         raise InputError(path, "no 'Question:' in the query", row=n, field="query")
     text, question = parts
-    name = index.get(normalize(question))
-    if name is None:
-        raise InputError(path, f"question '{question[:90]}' matches no task", row=n, field="query")
+    names = index.get(normalize(question), [])
+    if len(names) != 1:
+        problem = (f"matches several tasks ({', '.join(sorted(names))}); name one with `task:`"
+                   if names else "matches no task")
+        raise InputError(path, f"question '{question[:90]}' {problem}", row=n, field="query")
+    name = names[0]
     reference = str(_cell(row, spec.reference_column, path, n))
     sentence, explanation = split_reasoning(reference)
     label = tasks[name].parse_label_sentence(sentence)

@@ -188,7 +188,9 @@ def parse_label_sentence(task: TaskSpec, sentence: str) -> Label | None:
         return [table[key]] if task.multi_label else table[key]
     if task.multi_label:
         return _parse_label_list(task, sentence)
-    return _leading_label(key, table)
+    # Only canonical names may lead a longer sentence ("yes, the post does show ..."): a
+    # leading alias such as "depression" may be negated later ("depression is not evident").
+    return _leading_label(key, {normalize(n): n for n in task.label_names})
 
 
 def _leading_label(key: str, table: dict[str, str]) -> str | None:

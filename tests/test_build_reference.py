@@ -74,9 +74,9 @@ def test_imhi_release_builds(shared_data: Path, tmp_path: Path, cli) -> None:
     base = shared_data / "imhi"
     recipe.write_text(
         "name: dr\nsources:\n"
-        f"  - {{name: dr-train, format: imhi, path: {base}/train/DR/train.csv, split: train}}\n"
-        f"  - {{name: dr-val, format: imhi, path: {base}/train/DR/val.csv, split: valid}}\n"
-        f"  - {{name: dr-test, format: imhi, path: {base}/test/DR.csv, split: test}}\n", encoding="utf-8")
+        f"  - {{name: dr-train, format: imhi, task: dr, path: {base}/train/DR/train.csv, split: train}}\n"
+        f"  - {{name: dr-val, format: imhi, task: dr, path: {base}/train/DR/val.csv, split: valid}}\n"
+        f"  - {{name: dr-test, format: imhi, task: dr, path: {base}/test/DR.csv, split: test}}\n", encoding="utf-8")
     run = tmp_path / "out"
     code, _, err = cli("build", str(recipe), "--out", str(run))
     assert code == 0, err

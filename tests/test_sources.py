@@ -109,7 +109,7 @@ def test_imhi_release_rows(tmp_path: Path) -> None:
         "gpt-3.5-turbo": ["No, the poster does not suffer from depression. Reasoning: Only insomnia.",
                           "emotional turmoil. Reasoning: Anxiety."],
     }).to_csv(p, index=False)
-    posts = read_source(SourceSpec(name="i", format="imhi", path=str(p)))
+    posts = read_source(SourceSpec(name="i", format="imhi", path=str(p), tasks=["dr", "sad"]))
     assert [(x.task, x.text, x.label, x.explanation) for x in posts] == [
         ("dr", "I can't sleep", "no", "Only insomnia."),
         ("sad", "exams tomorrow", "emotion turmoil", "Anxiety.")]
@@ -120,6 +120,8 @@ def test_imhi_unreadable_reference_is_an_error(tmp_path: Path) -> None:
     pd.DataFrame({"query": ['Consider this post: "a" Question: Does the poster suffer from depression?'],
                   "gpt-3.5-turbo": ["Perhaps. Reasoning: unclear."]}).to_csv(p, index=False)
     with pytest.raises(InputError, match=r"row 1, field 'gpt-3.5-turbo': cannot read a 'dr' label"):
+        read_source(SourceSpec(name="i", format="imhi", path=str(p), task="dr"))
+    with pytest.raises(InputError, match=r"row 1, field 'query': .*matches several tasks \(clp, dr\)"):
         read_source(SourceSpec(name="i", format="imhi", path=str(p)))
 
 
@@ -147,7 +149,8 @@ def test_every_released_imhi_file_maps_fully(shared_data: Path, name: str) -> No
     files += sorted((shared_data / "imhi" / "train" / name).glob("*.csv"))
     for f in files:
         rows = len(pd.read_csv(f))
-        posts = read_source(SourceSpec(name=name, format="imhi", path=str(f)))
+        task = "dr" if name == "DR" else None  # DR's question is CLP's too
+        posts = read_source(SourceSpec(name=name, format="imhi", path=str(f), task=task))
         assert len(posts) == rows, f
         assert all(p.label for p in posts), f
     assert len(files) >= 3
