@@ -29,8 +29,8 @@ def test_import_layers() -> None:
 
 
 def test_ruff_clean() -> None:
-    res = subprocess.run([_tool("ruff"), "check", "imhi", "tests", "benchmarks"], cwd=REPO,
-                         capture_output=True, text=True)
+    paths = [p for p in ("imhi", "tests", "benchmarks") if (REPO / p).is_dir()]
+    res = subprocess.run([_tool("ruff"), "check", *paths], cwd=REPO, capture_output=True, text=True)
     assert res.returncode == 0, res.stdout + res.stderr
 
 
