@@ -12,7 +12,7 @@ from rich.table import Table
 from imhi.config import load_recipe
 
 M = TypeVar("M", bound=BaseModel)
-out = Console()
+out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 

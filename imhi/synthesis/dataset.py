@@ -154,6 +154,8 @@ def collect_posts(recipe: BuildRecipe, base_dir: Path, manifest: Manifest,
                   ) -> dict[str, list[Post]]:
     """Read every source, keep the recipe's tasks, split, and drop duplicates/leaks."""
     posts: list[Post] = []
+    if recipe.data_dir:
+        base_dir = resolve(recipe.data_dir, base_dir)
     for spec in recipe.sources:
         got = read_source(spec, base_dir, recipe.prompts_dir)
         manifest.add_input(resolve(spec.path, base_dir), rows=len(got))

@@ -41,6 +41,8 @@ class BuildRecipe(Strict):
     mode: Literal["reference", "teacher"] = "reference"
     output_dir: str | None = Field(default=None, description="default: runs/build/<name>")
     prompts_dir: str | None = None
+    data_dir: str | None = Field(default=None, description="base folder of relative source paths "
+                                 "(itself relative to the recipe file); default: the recipe's folder")
     sources: list[SourceSpec] = Field(min_length=1)
     tasks: list[str] | None = Field(default=None, description="keep only these tasks")
     split: SplitSpec = Field(default_factory=SplitSpec)
