@@ -1,4 +1,9 @@
-"""``imhi build RECIPE.yaml [key.sub=value ...]``: sources → instruction pairs."""
+"""``imhi build RECIPE.yaml [key.sub=value ...]``: sources → instruction pairs.
+
+Mode ``reference`` uses the sources' own explanations; mode ``teacher`` prompts a teacher
+LLM (imhi.synthesis.pipeline). The optional BARTScore quality gate lives in
+imhi.evaluation, which synthesis may not import: it is composed here and injected.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,31 @@ from typing import Annotated
 import typer
 
 from imhi.cli.common import load, out
+from imhi.synthesis.filters import Candidate, FilterConfig
 from imhi.synthesis.offline import run_reference
+from imhi.synthesis.pipeline import Scorer, run_teacher
 from imhi.synthesis.recipe import BuildRecipe
+from imhi.tasks import TaskSpec
+
+
+def bartscore_gate(cfg: FilterConfig) -> Scorer | None:
+    """BARTScore F of each explanation against its post's reference explanation."""
+    if "quality" not in cfg.use or cfg.quality_threshold is None:
+        return None
+    from imhi.evaluation.textscore import BartScoreConfig, bartscore
+
+    bart = BartScoreConfig(checkpoint=cfg.quality_checkpoint, kind=cfg.quality_kind)
+
+    def score(task: TaskSpec, cands: list[Candidate]) -> list[float | None]:
+        pairs = [(i, c.explanation, c.reference) for i, c in enumerate(cands) if c.reference]
+        out_scores: list[float | None] = [None] * len(cands)
+        if pairs:
+            f1 = bartscore([p[1] for p in pairs], [p[2] or "" for p in pairs], bart)["items"]["f1"]
+            for (i, _, _), value in zip(pairs, f1, strict=True):
+                out_scores[i] = value
+        return out_scores
+
+    return score
 
 
 def register(app: typer.Typer) -> None:
@@ -24,6 +52,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Build explanation-bearing instruction pairs (train/valid/test) with a manifest."""
         spec = load(recipe, BuildRecipe, overrides)
-        run_dir = run_reference(spec, recipe.parent, out_dir)
+        if spec.mode == "teacher":
+            run_dir = run_teacher(spec, recipe.parent, out_dir, scorer=bartscore_gate(spec.filters))
+        else:
+            run_dir = run_reference(spec, recipe.parent, out_dir)
         out.print(f"[green]✓[/] dataset written to {run_dir}/dataset "
                   f"(report: {run_dir}/build_report.md)")

@@ -10,7 +10,11 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from imhi.config import Strict
+from imhi.prompting import PromptConfig
 from imhi.sources import SourceSpec
+from imhi.synthesis.filters import FilterConfig
+from imhi.synthesis.report import ReportConfig
+from imhi.teacher import TeacherConfig
 
 
 class SplitSpec(Strict):
@@ -48,3 +52,15 @@ class BuildRecipe(Strict):
     split: SplitSpec = Field(default_factory=SplitSpec)
     dedup: DedupSpec = Field(default_factory=DedupSpec)
     system_prompt_in_messages: bool = False
+    # mode "teacher" (see imhi/synthesis/pipeline.py)
+    teacher: TeacherConfig | None = None
+    prompting: PromptConfig = Field(default_factory=PromptConfig)
+    filters: FilterConfig = Field(default_factory=FilterConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
+    cache: str | None = Field(default=None, description="reply cache (default: <run>/teacher_cache.sqlite)")
+
+    @model_validator(mode="after")
+    def _teacher_mode(self) -> BuildRecipe:
+        if self.mode == "teacher" and self.teacher is None:
+            raise ValueError("mode 'teacher' needs a 'teacher:' section (kind, model, ...)")
+        return self

@@ -1,0 +1,204 @@
+"""Teacher throughput: a teacher build against a loopback OpenAI-compatible server with a
+fixed reply latency, beside the ideal (concurrency ÷ latency) and a sequential loop.
+
+Starts tests/fakeserver.py in a subprocess; writes only under a temporary folder (or
+--work). Measures, with the whole pipeline in the loop (prompting, cache, parsing,
+filters, dataset writing):
+  2,000 rows at concurrency 16 and 64, 200 rows at concurrency 1;
+  the 2,000-row build again with a warm cache (requests sent: 0);
+  with 100 rows added (exactly 100 sent);
+  with one task's prompt edited (only that task's rows sent).
+Run: ``.venv/bin/python benchmarks/teacher_throughput.py [--rows 2000] [--latency 0.2]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ["IMHI_NO_PROGRESS"] = "1"
+
+from imhi.config import validate_data  # noqa: E402
+from imhi.io import dump_yaml, load_yaml, write_jsonl, write_text  # noqa: E402
+from imhi.synthesis.pipeline import run_teacher  # noqa: E402
+from imhi.synthesis.recipe import BuildRecipe  # noqa: E402
+
+WORDS = ["tired", "sleep", "work", "friends", "family", "exam", "rent", "lonely", "anxious",
+         "hopeful", "music", "walk", "deadline", "doctor", "money", "school", "party", "sister",
+         "brother", "coffee", "rain", "weekend"]
+LABELS = {"dr": ["yes", "no"], "dreaddit": ["yes", "no"]}
+
+
+def make_posts(path: Path, n: int, start: int = 0) -> None:
+    """n invented posts over two tasks (the server does not read them)."""
+    rows = []
+    for i in range(start, start + n):
+        task = "dr" if i % 2 == 0 else "dreaddit"
+        words = " ".join(WORDS[(i * 7 + j * 3) % len(WORDS)] for j in range(40))
+        rows.append({"id": f"p{i:06d}", "task": task, "text": f"Post number {i}: {words}.",
+                     "label": LABELS[task][i % 4 // 2], "split": "train"})
+    write_jsonl(path, rows)
+
+
+def start_server(latency: float, work: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port_file = work / "port"
+    port_file.unlink(missing_ok=True)
+    proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "fakeserver.py"), "--latency",
+                             str(latency), "--port-file", str(port_file)])
+    for _ in range(200):
+        if port_file.is_file() and port_file.read_text():
+            return proc, f"http://127.0.0.1:{port_file.read_text()}"
+        time.sleep(0.05)
+    raise RuntimeError("fake server did not start")
+
+
+def server_requests(url: str) -> int:
+    with urllib.request.urlopen(f"{url}/stats") as resp:  # noqa: S310 - loopback only
+        return int(json.load(resp)["requests"])
+
+
+def recipe(url: str, posts: Path, concurrency: int, prompts: Path, name: str) -> BuildRecipe:
+    data: dict[str, Any] = {
+        "name": name, "mode": "teacher", "prompts_dir": str(prompts),
+        "sources": [{"name": "bench", "format": "jsonl", "path": str(posts),
+                     "columns": {"text": "text", "label": "label", "id": "id", "task": "task",
+                                 "split": "split"}}],
+        "teacher": {"model": "fake", "base_url": f"{url}/v1", "concurrency": concurrency,
+                    "max_tokens": 128},
+        "prompting": {"k": 1},
+        # the judge is a second request per row: off here so rows = requests
+        "filters": {"use": ["empty", "truncated", "no_reasoning", "correctness", "hedge",
+                            "prompt_echo", "example_reference", "length", "exact_duplicate",
+                            "near_duplicate"]},
+    }
+    return validate_data(data, BuildRecipe, "benchmark")
+
+
+def timed_build(url: str, spec: BuildRecipe, run: Path) -> dict[str, Any]:
+    sent0 = server_requests(url)
+    t0 = time.perf_counter()
+    run_teacher(spec, run, run)
+    wall = time.perf_counter() - t0
+    manifest = json.loads((run / "manifest.json").read_text())
+    synth = sum(v for k, v in manifest["timings_s"].items() if k.startswith("task:"))
+    return {"sent": server_requests(url) - sent0, "wall_s": round(wall, 2),
+            "synth_s": round(synth, 2), "kept": sum(manifest["counts"]["pairs"].values())}
+
+
+def sequential(url: str, n: int) -> float:
+    """A plain for-loop over the synchronous openai client: requests/s."""
+    import openai
+
+    client = openai.OpenAI(api_key="x", base_url=f"{url}/v1", max_retries=0)
+    t0 = time.perf_counter()
+    for i in range(n):
+        client.chat.completions.create(model="fake", messages=[
+            {"role": "user", "content": f"sequential {i} correct answer is: Yes."}], max_tokens=128)
+    return n / (time.perf_counter() - t0)
+
+
+def raw_loop(url: str, posts: Path, conc: int, lat: float) -> dict[str, Any]:
+    """The reference: a hand-written AsyncOpenAI + semaphore loop over the same prompts
+    (no cache, parsing, filters or writing)."""
+    import asyncio
+
+    import openai
+
+    from imhi.io import read_jsonl
+    from imhi.prompting import PromptConfig, build_messages, select_shots
+    from imhi.tasks import load_task
+
+    cfg = PromptConfig(k=1)
+    requests = []
+    for row in read_jsonl(posts):
+        task = load_task(row["task"])
+        requests.append(build_messages(task, row["text"], row["label"],
+                                       select_shots(task, task.examples, 1, 0), cfg))
+
+    async def run() -> float:
+        client = openai.AsyncOpenAI(api_key="x", base_url=f"{url}/v1", max_retries=0)
+        sem = asyncio.Semaphore(conc)
+
+        async def one(msgs: list[dict[str, str]]) -> None:
+            async with sem:
+                await client.chat.completions.create(model="fake-raw", messages=msgs, max_tokens=128)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one(m) for m in requests))
+        took = time.perf_counter() - t0
+        await client.close()
+        return took
+
+    took = asyncio.run(run())
+    rps = len(requests) / took
+    return {"rows": len(requests), "wall_s": round(took, 2), "rps": round(rps, 1),
+            "pct_of_ideal": round(100 * rps / (conc / lat), 1)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=2000)
+    ap.add_argument("--latency", type=float, default=0.2)
+    ap.add_argument("--work", type=Path, default=None)
+    args = ap.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="imhi-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    server, url = start_server(args.latency, work)
+    try:
+        report = run_all(url, work, args.rows, args.latency)
+    finally:
+        server.kill()
+    write_text(work / "results.json", json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+
+
+def _throughput(url: str, work: Path, rows: int, conc: int, lat: float, prompts: Path) -> dict[str, Any]:
+    posts = work / f"posts-{rows}-{conc}.jsonl"
+    make_posts(posts, rows)
+    res = timed_build(url, recipe(url, posts, conc, prompts, f"c{conc}"), work / f"run-c{conc}")
+    ideal = conc / lat
+    res.update(concurrency=conc, rows=rows, ideal_rps=ideal,
+               pipeline_rps=round(res["sent"] / res["synth_s"], 1),
+               build_rps=round(res["sent"] / res["wall_s"], 1))
+    res["pipeline_pct_of_ideal"] = round(100 * res["pipeline_rps"] / ideal, 1)
+    res["build_pct_of_ideal"] = round(100 * res["build_rps"] / ideal, 1)
+    return res
+
+
+def run_all(url: str, work: Path, rows: int, lat: float) -> dict[str, Any]:
+    prompts = work / "prompts"
+    shutil.copytree(REPO / "prompts", prompts, dirs_exist_ok=True)
+    out: dict[str, Any] = {"latency_s": lat, "sequential_rps": round(sequential(url, 25), 2)}
+    out["c1"] = _throughput(url, work, max(1, rows // 10), 1, lat, prompts)
+    out["c16"] = _throughput(url, work, rows, 16, lat, prompts)
+    out["c64"] = _throughput(url, work, rows, 64, lat, prompts)
+    out["raw_asyncopenai_semaphore_c64"] = raw_loop(url, work / f"posts-{rows}-64.jsonl", 64, lat)
+    spec = recipe(url, work / f"posts-{rows}-64.jsonl", 64, prompts, "c64")
+    out["warm_cache"] = timed_build(url, spec, work / "run-c64")
+    make_posts(work / "posts-plus.jsonl", rows + 100)
+    out["plus_100_rows"] = timed_build(url, recipe(url, work / "posts-plus.jsonl", 64, prompts, "c64"),
+                                       work / "run-c64")
+    edited = work / "prompts-edited"  # a new folder: task specs are cached per prompts root
+    shutil.copytree(prompts, edited)
+    task = load_yaml(edited / "dr" / "task.yaml")
+    task["system_prompt"] += " Be specific."
+    write_text(edited / "dr" / "task.yaml", dump_yaml(task))
+    out["dr_prompt_edited"] = timed_build(
+        url, recipe(url, work / "posts-plus.jsonl", 64, edited, "c64"), work / "run-c64")
+    out["dr_prompt_edited"]["dr_rows"] = (rows + 100 + 1) // 2
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""Exact and near-duplicate detection for explanations (MinHash + LSH, deterministic).
+
+Reads and writes nothing. Shingles are word 3-grams (character 4-grams for Chinese),
+hashed with crc32 so results are the same in every process; candidates from LSH are
+confirmed by exact Jaccard similarity.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+
+import numpy as np
+
+PRIME = (1 << 61) - 1
+_RNG = np.random.default_rng(20240521)
+PERMS = 64
+BANDS = 16
+A = _RNG.integers(1, 1 << 31, size=PERMS, dtype=np.uint64)
+B = _RNG.integers(0, 1 << 31, size=PERMS, dtype=np.uint64)
+
+
+def norm(text: str) -> str:
+    """Lowercase, keep letters/digits/CJK, collapse spaces (the exact-duplicate key)."""
+    return re.sub(r"\s+", " ", re.sub(r"[^\w\u4e00-\u9fff]+", " ", text.lower())).strip()
+
+
+def shingles(text: str) -> set[int]:
+    """crc32 hashes of word 3-grams, or character 4-grams when the text is mostly CJK."""
+    t = norm(text)
+    cjk = sum("\u4e00" <= c <= "\u9fff" for c in t) > len(t) / 3
+    if cjk:
+        t = t.replace(" ", "")
+        grams = [t[i:i + 4] for i in range(max(1, len(t) - 3))]
+    else:
+        words = t.split()
+        grams = [" ".join(words[i:i + 3]) for i in range(max(1, len(words) - 2))]
+    return {zlib.crc32(g.encode()) for g in grams}
+
+
+def jaccard(a: set[int], b: set[int]) -> float:
+    return len(a & b) / len(a | b) if a or b else 1.0
+
+
+class NearDuplicateIndex:
+    """Add texts one by one; ``match`` returns the id of a similar text already added.
+
+    LSH buckets propose candidates; their MinHash signatures give a vectorised estimate of
+    the similarity, and only candidates whose estimate is near the threshold get an exact
+    Jaccard check (boilerplate-heavy explanations otherwise make that check quadratic).
+    """
+
+    def __init__(self, threshold: float = 0.85) -> None:
+        self.threshold = threshold
+        self.buckets: dict[tuple[int, bytes], list[int]] = {}
+        self.keys: list[str] = []
+        self.sets: list[set[int]] = []
+        self.sigs = np.zeros((0, PERMS), dtype=np.uint64)
+        self.exact: dict[str, str] = {}
+        self._memo: tuple[str, set[int], np.ndarray] | None = None
+
+    def _signature(self, text: str) -> tuple[set[int], np.ndarray]:
+        if self._memo and self._memo[0] == text:
+            return self._memo[1], self._memo[2]
+        sh = shingles(text)
+        x = np.fromiter(sh, dtype=np.uint64, count=len(sh)) if sh else np.zeros(1, np.uint64)
+        sig = ((x[None, :] * A[:, None] + B[:, None]) % PRIME).min(axis=1)
+        self._memo = (text, sh, sig)
+        return sh, sig
+
+    @staticmethod
+    def _bands(sig: np.ndarray) -> list[tuple[int, bytes]]:
+        rows = PERMS // BANDS
+        return [(b, sig[b * rows:(b + 1) * rows].tobytes()) for b in range(BANDS)]
+
+    def exact_match(self, text: str) -> str | None:
+        return self.exact.get(norm(text))
+
+    def match(self, text: str) -> tuple[str, float] | None:
+        """The most similar earlier text at or above the threshold, with its similarity."""
+        sh, sig = self._signature(text)
+        cands: set[int] = set()
+        for band in self._bands(sig):
+            cands.update(self.buckets.get(band, ()))
+        if not cands:
+            return None
+        idx = np.fromiter(cands, dtype=np.int64, count=len(cands))
+        estimate = (self.sigs[idx] == sig[None, :]).mean(axis=1)
+        best: tuple[str, float] | None = None
+        for i in idx[estimate >= self.threshold - 0.15]:
+            sim = jaccard(sh, self.sets[int(i)])
+            if sim >= self.threshold and (best is None or sim > best[1]):
+                best = (self.keys[int(i)], sim)
+        return best
+
+    def add(self, key: str, text: str) -> None:
+        sh, sig = self._signature(text)
+        i = len(self.keys)
+        self.keys.append(key)
+        self.sets.append(sh)
+        if i == len(self.sigs):  # grow by doubling: adding stays amortised O(1)
+            self.sigs = np.vstack([self.sigs, np.zeros((max(64, i), PERMS), dtype=np.uint64)])
+        self.sigs[i] = sig
+        self.exact.setdefault(norm(text), key)
+        for band in self._bands(sig):
+            self.buckets.setdefault(band, []).append(i)

@@ -1,0 +1,210 @@
+"""Filters for teacher explanations: each a named function returning None (keep) or a reason.
+
+Reads and writes nothing. ``FILTERS`` maps a name to its function; a recipe lists the
+names it applies, in order. Row filters look at one candidate; ``consistency`` and
+``quality`` read the judge label / quality score the pipeline attached first; the
+duplicate filters read the index of explanations already kept (in post order, so a
+rerun keeps the same rows).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import Field
+
+from imhi.config import Strict
+from imhi.schema import Label
+from imhi.synthesis.dedup import NearDuplicateIndex
+from imhi.synthesis.parse import same_label
+from imhi.tasks import TaskSpec
+from imhi.teacher import TeacherConfig
+
+FilterName = Literal["empty", "truncated", "no_reasoning", "correctness", "hedge", "prompt_echo",
+                     "example_reference", "length", "consistency", "quality", "exact_duplicate",
+                     "near_duplicate"]
+DEFAULT_FILTERS: list[FilterName] = ["empty", "truncated", "no_reasoning", "correctness", "hedge",
+                                     "prompt_echo", "example_reference", "length", "consistency",
+                                     "exact_duplicate", "near_duplicate"]
+
+
+class FilterConfig(Strict):
+    """Which filters run, their bounds, and how often a rejected row is regenerated."""
+
+    use: list[FilterName] = Field(default_factory=lambda: list(DEFAULT_FILTERS))
+    min_words: int = Field(default=8, ge=0, description="English words (Chinese: characters / 2)")
+    max_words: int = Field(default=400, ge=1)
+    near_duplicate_threshold: float = Field(default=0.85, gt=0, le=1)
+    quality_threshold: float | None = Field(default=None, description="BARTScore gate (log-prob)")
+    quality_checkpoint: str = Field(default="facebook/bart-large-cnn",
+                                    description="BARTScore model: seq2seq or causal LM, hub id or folder")
+    quality_kind: Literal["seq2seq", "causal"] = "seq2seq"
+    regenerations: int = Field(default=2, ge=0, description="new tries for a rejected row")
+    regen_temperature: float = Field(default=0.7, ge=0)
+    judge: TeacherConfig | None = Field(default=None, description="consistency judge (default: teacher)")
+
+
+@dataclass
+class Candidate:
+    """One explanation under test: the post's gold label and what the teacher said."""
+
+    id: str
+    task: TaskSpec
+    gold: Label
+    raw: str
+    stated: Label | None
+    explanation: str
+    marker: bool = True
+    finish_reason: str | None = None
+    judge: Label | None = None
+    judge_error: str | None = None
+    reference: str | None = None  # an expert/reference explanation of the same post, if any
+    score: float | None = None
+
+
+@dataclass
+class Context:
+    """Settings and the duplicate index shared by the filters of one task."""
+
+    cfg: FilterConfig
+    index: NearDuplicateIndex = field(default_factory=NearDuplicateIndex)
+
+
+HEDGES = re.compile(
+    r"not (?:possible|able) to (?:determine|tell|say|know)|impossible to (?:determine|tell|say)|"
+    r"cannot be (?:determined|concluded|inferred)|(?:can ?not|can't|unable to) (?:determine|conclude)|"
+    r"not enough (?:information|evidence|context) to|insufficient (?:information|evidence)|"
+    r"difficult to (?:determine|say)|hard to (?:determine|say)|no (?:clear )?way to (?:know|tell)|"
+    r"无法(?:确定|判断|得知)|不能确定|难以(?:判断|确定)|信息不足", re.IGNORECASE)
+ECHOES = re.compile(
+    r"\bthe response\b|\bthe responses\b|\bthe post you (?:gave|provided|shared|sent)|"
+    r"\bthe (?:given|provided|correct) (?:answer|label)\b|\bas an ai\b|\blanguage model\b|"
+    r"\bthe (?:instructions?|prompt)\b|correct answer is|\byou (?:asked|provided|gave)\b|"
+    r"作为(?:一个)?(?:AI|人工智能)|你提供的|给定的答案|正确答案是|回复中", re.IGNORECASE)
+OTHER_EXAMPLES = re.compile(
+    r"\b(?:same|similar) (?:reasoning|explanation|analysis|logic) as\b|"
+    r"\b(?:first|second|third|previous|above|earlier|preceding|last|other) (?:example|sample|case)s?\b|"
+    r"\bas in (?:the )?(?:example|previous|above)\b|\bexample (?:\d+|one|two|three)\b|"
+    r"同上|上一个(?:例子|帖子|示例)|(?:第[一二三]|前面的|上面的)(?:个)?(?:例子|示例)|与示例",
+    re.IGNORECASE)
+TERMINAL = tuple(".!?。！？…)）]\"'”’」』*")
+
+
+def _size(task: TaskSpec, text: str) -> int:
+    if task.language == "zh":
+        return len(re.sub(r"\s+", "", text)) // 2
+    return len(text.split())
+
+
+def empty(c: Candidate, ctx: Context) -> str | None:
+    """An empty reply or an empty explanation."""
+    if not c.raw.strip():
+        return "empty reply"
+    return None if c.explanation.strip() else "no explanation after the label sentence"
+
+
+def truncated(c: Candidate, ctx: Context) -> str | None:
+    """Cut off by the token limit, or ending mid-sentence."""
+    if c.finish_reason == "length":
+        return "reply hit the token limit (finish_reason=length)"
+    text = c.explanation.rstrip()
+    if text and not text.endswith(TERMINAL):
+        return f"ends mid-sentence: '…{text[-30:]}'"
+    return None
+
+
+def no_reasoning(c: Candidate, ctx: Context) -> str | None:
+    """A label sentence with no reasoning (no marker, or an explanation that only restates it)."""
+    body = c.explanation.strip().rstrip(".。")
+    if not c.marker and c.stated is not None and _size(c.task, body) < 3:
+        return "label sentence without reasoning"
+    if body and c.task.parse_label_sentence(body) is not None and _size(c.task, body) < 12:
+        return "the explanation only restates the label"
+    return None
+
+
+def correctness(c: Candidate, ctx: Context) -> str | None:
+    """The teacher's stated label equals the gold label."""
+    if c.stated is None:
+        return "no readable label sentence"
+    return None if same_label(c.stated, c.gold) else f"teacher said {c.stated!r}, gold is {c.gold!r}"
+
+
+def hedge(c: Candidate, ctx: Context) -> str | None:
+    """Hedges that contradict a forced label ("not possible to determine")."""
+    m = HEDGES.search(c.explanation)
+    return f"hedge: '{m.group(0)}'" if m else None
+
+
+def prompt_echo(c: Candidate, ctx: Context) -> str | None:
+    """Talk about the prompt or the response instead of the post."""
+    m = ECHOES.search(c.explanation)
+    return f"prompt echo: '{m.group(0)}'" if m else None
+
+
+def example_reference(c: Candidate, ctx: Context) -> str | None:
+    """References to other (few-shot) examples."""
+    m = OTHER_EXAMPLES.search(c.explanation)
+    return f"refers to another example: '{m.group(0)}'" if m else None
+
+
+def length(c: Candidate, ctx: Context) -> str | None:
+    """Explanation length within [min_words, max_words]."""
+    n = _size(c.task, c.explanation)
+    if n < ctx.cfg.min_words:
+        return f"too short ({n} < {ctx.cfg.min_words} words)"
+    return f"too long ({n} > {ctx.cfg.max_words} words)" if n > ctx.cfg.max_words else None
+
+
+def consistency(c: Candidate, ctx: Context) -> str | None:
+    """The label a judge reads from the explanation alone equals the gold label."""
+    if c.judge_error:
+        return f"judge failed: {c.judge_error}"
+    if c.judge is None:
+        return "judge named no known label"
+    return None if same_label(c.judge, c.gold) else f"judge read {c.judge!r}, gold is {c.gold!r}"
+
+
+def quality(c: Candidate, ctx: Context) -> str | None:
+    """Quality score (e.g. BARTScore vs expert references) at or above the threshold."""
+    t = ctx.cfg.quality_threshold
+    if t is None or c.score is None:
+        return None
+    return f"quality score {c.score:.3f} < {t}" if c.score < t else None
+
+
+def exact_duplicate(c: Candidate, ctx: Context) -> str | None:
+    """The same explanation (after normalisation) was already kept."""
+    other = ctx.index.exact_match(c.explanation)
+    return f"same explanation as {other}" if other else None
+
+
+def near_duplicate(c: Candidate, ctx: Context) -> str | None:
+    """A near-identical explanation (Jaccard of shingles ≥ threshold) was already kept."""
+    ctx.index.threshold = ctx.cfg.near_duplicate_threshold
+    hit = ctx.index.match(c.explanation)
+    return f"near-duplicate of {hit[0]} (jaccard {hit[1]:.2f})" if hit else None
+
+
+Filter = Callable[[Candidate, Context], str | None]
+FILTERS: dict[str, Filter] = {
+    "empty": empty, "truncated": truncated, "no_reasoning": no_reasoning,
+    "correctness": correctness, "hedge": hedge, "prompt_echo": prompt_echo,
+    "example_reference": example_reference, "length": length, "consistency": consistency,
+    "quality": quality, "exact_duplicate": exact_duplicate, "near_duplicate": near_duplicate,
+}
+ARTIFACTS = ("empty", "truncated", "no_reasoning", "hedge", "prompt_echo", "example_reference")
+NEEDS_JUDGE = "consistency"
+STATEFUL = ("exact_duplicate", "near_duplicate")
+
+
+def first_failure(c: Candidate, ctx: Context, names: list[str]) -> tuple[str, str] | None:
+    """Run the named filters in order; the first (name, reason) that rejects, or None."""
+    for name in names:
+        reason = FILTERS[name](c, ctx)
+        if reason:
+            return name, reason
+    return None

@@ -1,0 +1,234 @@
+"""A real HTTP server on 127.0.0.1 speaking the OpenAI chat-completions, files and batches API.
+
+Used by the teacher/synthesis tests and by benchmarks/teacher_throughput.py. Replies are
+scripted by a responder (messages → text); faults are injected per request by a trigger
+substring found in the request: each trigger maps to a list of actions for its successive
+attempts ("429:<retry-after>", "500", "slow:<s>", "drop", "badjson", "empty", "ok").
+Run standalone: ``python tests/fakeserver.py --latency 0.2 --port-file PORT``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+Responder = Callable[[list[dict[str, str]]], str]
+HINT = re.compile(r"(?:correct answer is|正确答案是)[:：]\s*(.+)")
+VOCAB = ("sleep", "work", "mood", "friends", "family", "energy", "worry", "school", "money",
+         "health", "hope", "tears", "anger", "calm", "routine", "appetite")
+SUPPORTS = re.compile(r"\[supports: (.+?)\]")
+
+
+def default_responder(messages: list[dict[str, str]]) -> str:
+    """Explain mode: restate the given answer and write a post-specific explanation.
+
+    A judge request (it quotes an explanation) is answered with the answer the fake
+    explanation says it supports, so the consistency filter keeps it.
+    """
+    last = messages[-1]["content"]
+    found = SUPPORTS.search(last)
+    if found:
+        return found.group(1)
+    hint = HINT.search(last)
+    sentence = hint.group(1).strip() if hint else "Yes, the poster suffers from depression."
+    digest = hashlib.sha256(last.encode()).digest()
+    words = " ".join(VOCAB[b % len(VOCAB)] + str(b) for b in digest[:20])
+    return (f"{sentence} Reasoning: The author writes about {words}, which in this post "
+            f"point to the stated answer. [supports: {sentence}]")
+
+
+class FakeOpenAI:
+    """Scripted OpenAI-compatible server (see module docstring)."""
+
+    def __init__(self, latency: float = 0.0, responder: Responder = default_responder,
+                 faults: dict[str, list[str]] | None = None) -> None:
+        self.latency, self.responder = latency, responder
+        self.faults = {k: list(v) for k, v in (faults or {}).items()}
+        self.requests: list[dict[str, Any]] = []  # every chat request body received
+        self.answered: list[dict[str, Any]] = []  # bodies answered with 200 + content
+        self.hold = False  # when set, chat requests hang (to interrupt a client mid-run)
+        self.answer_limit: int | None = None  # after this many answers, hang like `hold`
+        self.fail_batch_create = 0  # answer this many batch creations with HTTP 500
+        self.files: dict[str, bytes] = {}
+        self.batches: dict[str, dict[str, Any]] = {}
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=1 << 28)
+        app.router.add_post("/v1/chat/completions", self.chat)
+        app.router.add_post("/v1/files", self.upload)
+        app.router.add_get("/v1/files/{id}/content", self.file_content)
+        app.router.add_post("/v1/batches", self.create_batch)
+        app.router.add_get("/v1/batches/{id}", self.get_batch)
+        app.router.add_get("/stats", self.stats)
+        return app
+
+    def _action(self, body: dict[str, Any]) -> str:
+        text = json.dumps(body, ensure_ascii=False)
+        for trigger, actions in self.faults.items():
+            if trigger in text and actions:
+                return actions.pop(0)
+        return "ok"
+
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.requests.append(body)
+        action = self._action(body)
+        while self.hold or (self.answer_limit is not None and len(self.answered) >= self.answer_limit):
+            await asyncio.sleep(0.05)
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        if action.startswith("429"):
+            wait = action.split(":", 1)[1] if ":" in action else "0"
+            return web.json_response({"error": {"message": "rate limited"}}, status=429,
+                                     headers={"Retry-After": wait})
+        if action == "500":
+            return web.json_response({"error": {"message": "boom"}}, status=500)
+        if action == "400":
+            return web.json_response({"error": {"message": "bad request"}}, status=400)
+        if action.startswith("slow:"):
+            await asyncio.sleep(float(action.split(":", 1)[1]))
+        if action == "drop":
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response()
+        if action == "badjson":
+            return web.Response(text='{"id": "x", "choices": [', content_type="application/json")
+        content = "" if action == "empty" else self.responder(body["messages"])
+        if content:
+            self.answered.append(body)
+        return web.json_response(completion(body, content))
+
+    async def stats(self, request: web.Request) -> web.Response:
+        """Counts for benchmarks: chat requests received and answered."""
+        return web.json_response({"requests": len(self.requests), "answered": len(self.answered)})
+
+    async def upload(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        field = form["file"]
+        data = field.file.read() if hasattr(field, "file") else bytes(str(field), "utf-8")
+        fid = f"file-{len(self.files)}"
+        self.files[fid] = data
+        return web.json_response({"id": fid, "object": "file", "bytes": len(data),
+                                  "created_at": int(time.time()), "filename": "batch.jsonl",
+                                  "purpose": "batch", "status": "processed"})
+
+    async def file_content(self, request: web.Request) -> web.Response:
+        return web.Response(body=self.files[request.match_info["id"]],
+                            content_type="application/octet-stream")
+
+    async def create_batch(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if self.fail_batch_create > 0:
+            self.fail_batch_create -= 1
+            return web.json_response({"error": {"message": "boom"}}, status=500)
+        bid = f"batch-{len(self.batches)}"
+        self.batches[bid] = {"id": bid, "object": "batch", "endpoint": body["endpoint"],
+                             "input_file_id": body["input_file_id"], "status": "validating",
+                             "completion_window": body["completion_window"],
+                             "created_at": int(time.time()), "polls": 0}
+        return web.json_response(self._public(bid))
+
+    async def get_batch(self, request: web.Request) -> web.Response:
+        bid = request.match_info["id"]
+        batch = self.batches[bid]
+        batch["polls"] += 1
+        if batch["status"] == "validating":
+            batch["status"] = "in_progress"
+        elif batch["status"] == "in_progress":
+            self._run_batch(batch)
+        return web.json_response(self._public(bid))
+
+    def _run_batch(self, batch: dict[str, Any]) -> None:
+        lines = []
+        for raw in self.files[batch["input_file_id"]].decode().splitlines():
+            item = json.loads(raw)
+            self.requests.append(item["body"])
+            if self._action(item["body"]) == "500":
+                lines.append({"id": "r", "custom_id": item["custom_id"], "response": None,
+                              "error": {"code": "server_error", "message": "boom"}})
+                continue
+            content = self.responder(item["body"]["messages"])
+            self.answered.append(item["body"])
+            lines.append({"id": "r", "custom_id": item["custom_id"], "error": None,
+                          "response": {"status_code": 200, "body": completion(item["body"], content)}})
+        fid = f"file-{len(self.files)}"
+        self.files[fid] = "".join(json.dumps(x) + "\n" for x in lines).encode()
+        batch.update(status="completed", output_file_id=fid)
+
+    def _public(self, bid: str) -> dict[str, Any]:
+        return {k: v for k, v in self.batches[bid].items() if k != "polls"}
+
+    # -- running in a background thread (tests) -------------------------------------------
+    def __enter__(self) -> FakeOpenAI:
+        ready = threading.Event()
+        threading.Thread(target=self._serve, args=(ready,), daemon=True).start()
+        ready.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.hold, self.answer_limit = False, None
+        if self._loop and self._runner:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+
+    def _serve(self, ready: threading.Event) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._loop.run_until_complete(self._start())
+        ready.set()
+        self._loop.run_forever()
+
+    async def _start(self, port: int = 0) -> None:
+        self._runner = web.AppRunner(self.app(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+
+def completion(body: dict[str, Any], content: str) -> dict[str, Any]:
+    """A chat.completion object for ``content`` with word-count usage."""
+    prompt = sum(len(m.get("content", "").split()) for m in body.get("messages", []))
+    return {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
+            "model": body.get("model", "fake"),
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": content}}],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": len(content.split()),
+                      "total_tokens": prompt + len(content.split())}}
+
+
+def main() -> None:
+    """Serve until killed; write the chosen port to --port-file."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--latency", type=float, default=0.2)
+    parser.add_argument("--port-file", required=True)
+    args = parser.parse_args()
+    server = FakeOpenAI(latency=args.latency)
+
+    async def run() -> None:
+        await server._start()
+        Path(args.port_file).write_text(str(server.port))
+        while True:
+            await asyncio.sleep(3600)
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""Reply parsing, the named filters, and near-duplicate detection on small real inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from imhi.synthesis.dedup import NearDuplicateIndex
+from imhi.synthesis.filters import FILTERS, Candidate, Context, FilterConfig, first_failure
+from imhi.synthesis.parse import parse_judge, parse_reply
+from imhi.tasks import load_task
+
+DR = load_task("dr")
+EXPL = ("The author describes months of low mood, losing interest in music and avoiding friends. "
+        "These lasting signs point to depression.")
+
+
+def cand(raw: str, gold: object = "yes", finish: str | None = "stop") -> Candidate:
+    task = DR
+    p = parse_reply(task, raw)
+    return Candidate(id="x", task=task, gold=gold, raw=raw, stated=p.label,  # type: ignore[arg-type]
+                     explanation=p.explanation, marker=p.marker, finish_reason=finish)
+
+
+def reason(name: str, c: Candidate, **cfg: object) -> str | None:
+    return FILTERS[name](c, Context(FilterConfig.model_validate(cfg)))
+
+
+def test_parse_reply_variants() -> None:
+    p = parse_reply(DR, f"**Answer:** Yes, the poster suffers from depression. Reasoning: {EXPL}")
+    assert (p.label, p.marker, p.explanation) == ("yes", True, EXPL)
+    p = parse_reply(DR, f"No, the poster does not suffer from depression. {EXPL}")
+    assert p.label == "no" and not p.marker and p.explanation == EXPL
+    assert parse_reply(DR, "I cannot help with that.").label is None
+    cd = load_task("cn_cognitive_distortion")
+    p = parse_reply(cd, "该帖子存在以下认知扭曲：放大、读心术。理由：作者认定别人都在嘲笑自己。")
+    assert p.label == ["读心术", "放大"] and p.explanation.startswith("作者")
+    assert parse_judge(cd, "读心术、放大") == ["读心术", "放大"]
+    assert parse_judge(DR, "Yes, the poster suffers from depression.") == "yes"
+
+
+def test_each_filter_catches_its_artifact() -> None:
+    good = cand(f"Yes, the poster suffers from depression. Reasoning: {EXPL}")
+    assert first_failure(good, Context(FilterConfig()), [n for n in FILTERS if n != "consistency"]) is None
+    assert reason("empty", cand("")) == "empty reply"
+    assert "token limit" in reason("truncated", cand(f"Yes. Reasoning: {EXPL}", finish="length"))
+    assert "mid-sentence" in reason("truncated", cand("Yes. Reasoning: The author describes months of"))
+    assert reason("no_reasoning", cand("Yes, the poster suffers from depression.")) is not None
+    assert "gold is 'no'" in reason("correctness", cand(f"Yes. Reasoning: {EXPL}", gold="no"))
+    assert reason("correctness", cand("Maybe. Reasoning: unclear.")) == "no readable label sentence"
+    assert "hedge" in reason("hedge", cand("Yes. Reasoning: It is not possible to determine this."))
+    assert "prompt echo" in reason("prompt_echo", cand("Yes. Reasoning: The response does not say."))
+    assert "another example" in reason(
+        "example_reference", cand("Yes. Reasoning: The reasoning is the same as the first example."))
+    assert "too short" in reason("length", cand("Yes. Reasoning: Sad post."), min_words=5)
+    assert "too long" in reason("length", good, max_words=5)
+    judged = cand(f"Yes. Reasoning: {EXPL}")
+    judged.judge = "no"
+    assert "judge read 'no'" in reason("consistency", judged)
+    scored = cand(f"Yes. Reasoning: {EXPL}")
+    scored.score = -4.0
+    assert "quality score" in reason("quality", scored, quality_threshold=-3.0)
+
+
+def test_duplicate_filters_use_the_kept_index() -> None:
+    ctx = Context(FilterConfig(near_duplicate_threshold=0.8))
+    first = cand(f"Yes. Reasoning: {EXPL}")
+    ctx.index.add("a", first.explanation)
+    same = cand(f"Yes. Reasoning: {EXPL.upper()}")
+    assert "same explanation as a" in FILTERS["exact_duplicate"](same, ctx)
+    near = cand("Yes. Reasoning: " + EXPL[:-1] + " indeed.")
+    assert FILTERS["exact_duplicate"](near, ctx) is None
+    assert "near-duplicate of a" in FILTERS["near_duplicate"](near, ctx)
+    other = cand("Yes. Reasoning: The poster writes that nothing feels worth doing and sleeps all day.")
+    assert FILTERS["near_duplicate"](other, ctx) is None
+
+
+def test_near_duplicate_index_is_deterministic_and_scales() -> None:
+    texts = [f"Explanation {i}: the poster mentions item {i * 7} and topic {i * 13} at length today."
+             for i in range(3000)]
+    a, b = NearDuplicateIndex(0.9), NearDuplicateIndex(0.9)
+    for i, t in enumerate(texts[:2000]):
+        a.add(str(i), t)
+        b.add(str(i), t)
+    assert a.match(texts[5]) == ("5", 1.0)
+    assert a.match(texts[2500]) == b.match(texts[2500]) and a.match(texts[2500]) is None
+    assert NearDuplicateIndex().match("anything") is None
+
+
+SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "imhi"
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="shared IMHI data not present (fresh clone)")
+def test_artifact_audit_on_released_dr_explanations() -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from artifact_audit import audit_file
+
+    res = audit_file(SHARED / "train" / "DR" / "train.csv")
+    counts = res["counts"]
+    assert res["rows"] > 900 and counts["unreadable_label"] == 0
+    # the release's known artifacts are caught, in a small share of rows
+    assert counts["hedge"] > 0 and counts["prompt_echo"] > 0 and counts["example_reference"] > 0
+    assert counts["any"] < 0.1 * res["rows"]
+
+
+def test_report_cost_from_the_price_table() -> None:
+    from imhi.synthesis.report import Price, ReportConfig, TaskStats, cost, render
+
+    stats = TaskStats(task="dr", posts=10, kept=8, dropped={"hedge": 2}, regenerations=3)
+    stats.usage({"prompt_tokens": 1_000_000, "completion_tokens": 500_000}, cached=False)
+    cfg = ReportConfig(prices={"m": Price(input=0.5, output=1.5)})
+    assert cost(stats, "m", "openai", cfg) == 0.5 + 0.75
+    assert cost(stats, "m", "batch", cfg) == (0.5 + 0.75) / 2
+    assert cost(stats, "m", "local", cfg) == 0.0 and cost(stats, "other", "openai", cfg) is None
+    text = render("x", "m", "openai", [stats], cfg, ["hedge"])
+    assert "| dr | 10 | 8 | 2 | 3 | 1 (0) | 1000000 | 500000 | 1.2500 |" in text
+    assert "| hedge |" in text

@@ -1,0 +1,46 @@
+"""The OpenAI Batch API backend against the loopback server: upload, create, poll, download,
+map back, and resume after an interruption between steps."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import openai
+import pytest
+from fakeserver import FakeOpenAI
+
+from imhi.teacher import TeacherConfig, make_teacher
+
+os.environ["IMHI_NO_PROGRESS"] = "1"
+
+
+def _reqs(n: int, tag: str = "") -> list[list[dict[str, str]]]:
+    return [[{"role": "user", "content": f"post {i} {tag} correct answer is: No."}] for i in range(n)]
+
+
+def test_batch_round_trip_and_resume_between_steps(tmp_path: Path) -> None:
+    with FakeOpenAI(faults={"post 3 ": ["500"]}) as server:
+        cfg = TeacherConfig(kind="batch", model="fake", base_url=server.base_url, batch_poll_s=0.05,
+                            max_retries=0, batch_max_requests=4)
+        cache = tmp_path / "cache.sqlite"
+        server.fail_batch_create = 1
+        teacher = make_teacher(cfg, cache)
+        with pytest.raises(openai.InternalServerError):
+            teacher.generate(_reqs(6))  # interrupted after the upload, before the batch exists
+        state = json.loads(Path(str(cache) + ".batches.json").read_text())
+        assert len(state) == 1 and "batch_id" not in next(iter(state.values()))
+        uploads = len(server.files)
+        replies = make_teacher(cfg, cache).generate(_reqs(6))
+        # the first chunk's file was not uploaded again: 1 new input upload + 2 outputs
+        assert len(server.files) == uploads + 1 + 2
+        assert [r.ok for r in replies] == [True, True, True, False, True, True]
+        assert "server_error" in (replies[3].error or "")
+        assert all(r.text and r.text.startswith("No.") for i, r in enumerate(replies) if i != 3)
+        state = json.loads(Path(str(cache) + ".batches.json").read_text())
+        assert all(e["status"] == "done" for e in state.values())
+        # a rerun sends only the failed row, in a new batch
+        sent = len(server.requests)
+        again = make_teacher(cfg, cache).generate(_reqs(6))
+        assert len(server.requests) == sent + 1 and again[3].ok

@@ -1,0 +1,110 @@
+"""The OpenAI-compatible teacher against a real loopback HTTP server with injected faults."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from fakeserver import FakeOpenAI
+
+from imhi.io import InputError
+from imhi.teacher import TeacherConfig, make_teacher
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ["IMHI_NO_PROGRESS"] = "1"
+
+
+def _msgs(i: int, extra: str = "") -> list[dict[str, str]]:
+    return [{"role": "system", "content": "sys"},
+            {"role": "user", "content": f"post {i} {extra} correct answer is: Yes."}]
+
+
+def _cfg(server: FakeOpenAI, **kw: object) -> TeacherConfig:
+    base = {"model": "fake", "base_url": server.base_url, "concurrency": 4, "max_retries": 3,
+            "retry_min_s": 0.01, "retry_max_s": 2.0, "timeout_s": 2.0}
+    return TeacherConfig.model_validate({**base, **kw})
+
+
+def test_faults_are_retried_and_replies_cached(tmp_path: Path) -> None:
+    faults = {"F429": ["429:1", "429:0"], "F500": ["500", "500"], "FDROP": ["drop"],
+              "FJSON": ["badjson"], "FEMPTY": ["empty"], "FSLOW": ["slow:5"]}
+    with FakeOpenAI(faults=faults) as server:
+        teacher = make_teacher(_cfg(server), tmp_path / "cache.sqlite")
+        reqs = [_msgs(0, "F429"), _msgs(1, "F500"), _msgs(2, "FDROP"), _msgs(3, "FJSON"),
+                _msgs(4, "FEMPTY"), _msgs(5, "FSLOW"), _msgs(6)]
+        t0 = time.perf_counter()
+        replies = teacher.generate(reqs, desc="faults")
+        took = time.perf_counter() - t0
+        assert all(r.ok for r in replies), [r.error for r in replies]
+        assert all(r.text and r.text.startswith("Yes.") for r in replies)
+        assert took >= 1.0  # Retry-After: 1 was honoured
+        assert len(server.requests) == 7 + 2 + 2 + 1 + 1 + 1 + 1  # one retry per injected fault
+        assert teacher.stats.sent == 7 and teacher.stats.errors == 0
+        assert teacher.stats.completion_tokens > 0
+        # second call: everything from the cache, nothing sent
+        again = teacher.generate(reqs)
+        assert len(server.requests) == 15
+        assert all(r.cached for r in again) and [r.text for r in again] == [r.text for r in replies]
+
+
+def test_final_error_per_row_does_not_stop_the_run(tmp_path: Path) -> None:
+    faults = {"ALWAYS": ["500"] * 10, "BAD": ["400"]}
+    with FakeOpenAI(faults=faults) as server:
+        teacher = make_teacher(_cfg(server, max_retries=2), tmp_path / "c.sqlite")
+        replies = teacher.generate([_msgs(0, "ALWAYS"), _msgs(1), _msgs(2, "BAD")])
+        assert replies[1].ok
+        assert not replies[0].ok and "HTTP 500" in (replies[0].error or "")
+        assert not replies[2].ok and "HTTP 400" in (replies[2].error or "")
+        assert len(server.requests) == 3 + 1 + 1  # 400 is final at once; 500 tried 3 times
+        # failed rows are not cached: a rerun sends them again
+        teacher.generate([_msgs(0, "ALWAYS")])
+        assert len(server.requests) == 5 + 3
+
+
+def test_privacy_masking_and_local_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-value")
+    remote = TeacherConfig(model="m", base_url="https://api.example.com/v1", local_only=True)
+    with pytest.raises(InputError, match="local_only"):
+        make_teacher(remote, tmp_path / "c.sqlite")
+    teacher = make_teacher(TeacherConfig(model="m", base_url="https://api.example.com/v1"),
+                           tmp_path / "c.sqlite")
+    job = teacher.job([{"role": "user", "content":
+                        "mail me at jo.doe@mail.com or call 555-123-4567, see https://x.io/a "
+                        "and ask u/throwaway_99 or @jane_d"}])
+    sent = job.messages[0]["content"]
+    for secret in ("jo.doe", "555-123", "x.io", "throwaway_99", "jane_d"):
+        assert secret not in sent
+    assert "[EMAIL]" in sent and "[PHONE]" in sent and "[URL]" in sent and "[USER]" in sent
+    raw = (tmp_path / "c.sqlite").read_bytes()
+    assert b"sk-secret-value" not in raw
+
+
+def test_rate_limit_requests_per_minute(tmp_path: Path) -> None:
+    with FakeOpenAI() as server:
+        teacher = make_teacher(_cfg(server, concurrency=8, requests_per_minute=600),
+                               tmp_path / "c.sqlite")
+        t0 = time.perf_counter()
+        teacher.generate([_msgs(i) for i in range(25)])
+        took = time.perf_counter() - t0
+        # 10 requests/s with a burst of 10: 25 requests need at least ~1.5 s
+        assert took >= 1.4, took
+
+
+def test_timeout_is_a_final_error(tmp_path: Path) -> None:
+    with FakeOpenAI(faults={"SLOW": ["slow:3"] * 5}) as server:
+        teacher = make_teacher(_cfg(server, timeout_s=0.3, max_retries=1), tmp_path / "c.sqlite")
+        replies = teacher.generate([_msgs(0, "SLOW"), _msgs(1)])
+        assert replies[1].ok
+        assert not replies[0].ok and "Timeout" in (replies[0].error or "")
+
+
+def test_rate_limit_tokens_per_minute(tmp_path: Path) -> None:
+    with FakeOpenAI() as server:
+        teacher = make_teacher(_cfg(server, concurrency=8, tokens_per_minute=12000, max_tokens=20),
+                               tmp_path / "c.sqlite")
+        t0 = time.perf_counter()
+        teacher.generate([_msgs(i) for i in range(12)])
+        # ~30 estimated tokens a request, 200 tokens/s with a one-second burst: ≥ ~0.8 s
+        assert time.perf_counter() - t0 >= 0.7
