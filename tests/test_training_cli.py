@@ -1,0 +1,80 @@
+"""`imhi train`: stages, every task evaluated after every stage, the stage × task table, clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from _training_fixtures import recipe_dict, tiny_dataset, tiny_model
+
+from imhi.cli import main
+from imhi.io import read_jsonl
+from imhi.training import load_train_recipe
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(argv: list[str]) -> int:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    return int(exc.value.code or 0)
+
+
+def test_train_evaluates_every_task_after_every_stage(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    model = tiny_model(tmp_path / "model")
+    data = tiny_dataset(tmp_path / "data", tasks=("dr", "dreaddit"))
+    spec = recipe_dict(model, data, tmp_path / "runs", starts=("fresh", "continue"), steps=2)
+    spec["stages"][0]["data"][0]["tasks"] = ["dr"]
+    spec["stages"][1]["data"][0]["tasks"] = ["dreaddit"]
+    spec["evaluation"] = {"limit": 3, "batch_size": 3, "max_new_tokens": 6, "metrics": {"n_boot": 10}}
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump(spec))
+
+    assert _run(["train", str(recipe), "name=cli"]) == 0
+    run = tmp_path / "runs" / "cli"
+    table = json.loads((run / "eval_table.json").read_text())
+    assert list(table) == ["s1", "s2"]
+    for stage in ("s1", "s2"):
+        assert set(table[stage]) == {"dr", "dreaddit"}
+        for scores in table[stage].values():
+            assert scores["n"] == 3 and 0.0 <= scores["accuracy"] <= 1.0 and "unparsed_rate" in scores
+    md = (run / "eval_table.md").read_text()
+    assert "## accuracy" in md and "| s2 |" in md and "dreaddit" in md
+    gens = list(read_jsonl(run / "stage_2" / "eval" / "dr" / "generations.jsonl"))
+    assert len(gens) == 3 and all(g["model"] == "cli/s2" for g in gens)
+    assert json.loads((run / "manifest.json").read_text())["counts"]["stages"] == 2
+
+    # A rerun trains nothing and regenerates nothing: finished work is kept.
+    before = (run / "stage_1" / "eval" / "dr" / "generations.jsonl").stat().st_mtime_ns
+    assert _run(["train", str(recipe), "name=cli"]) == 0
+    assert "already done" in capsys.readouterr().out
+    assert (run / "stage_1" / "eval" / "dr" / "generations.jsonl").stat().st_mtime_ns == before
+
+
+def test_missing_dataset_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    model = tiny_model(tmp_path / "model")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump(recipe_dict(model, tmp_path / "absent", tmp_path / "runs")))
+    assert _run(["train", str(recipe)]) == 2
+    err = capsys.readouterr().err
+    assert "absent/train.jsonl" in err and "dataset file not found" in err
+    assert _run(["train", str(recipe), "stages.0.sft.nope=1", "lora.rr=3"]) == 2
+    assert "lora.rr" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "train").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_recipes_load_and_build_sft_configs(path: Path) -> None:
+    from imhi.training.hf import sft_args
+
+    recipe = load_train_recipe(path)
+    assert recipe.stages and recipe.stages[0].start == "fresh"
+    for stage in recipe.stages:
+        args = sft_args(stage.sft, Path("unused"), recipe.seed)
+        assert args.completion_only_loss is True and args.report_to in ([], "none", ["none"])
+
+
+def test_recipe_folders_hold_yaml_only() -> None:
+    files = [p for p in (ROOT / "train").rglob("*") if p.is_file()]
+    assert files and all(p.suffix == ".yaml" for p in files)
