@@ -1,0 +1,164 @@
+"""Score a generations file: extract labels, compute metrics, write scores and a report.
+
+Reads ``generations.jsonl`` (rows {id, task, query, label, answer, prediction, model});
+writes into ``out_dir``: ``predictions.jsonl`` (each row with its extracted label and
+``parse_status``: the step that read it, or ``unparsed``), ``scores.json``,
+``report.md`` and plots (see :mod:`.report`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from imhi.config import Strict
+from imhi.evaluation.extract import DEFAULT_STEPS, EXTRACTORS, extract_many
+from imhi.evaluation.metrics import METRICS, score_task
+from imhi.evaluation.report import write_report
+from imhi.evaluation.textscore import BartScoreConfig, BertScoreConfig, bartscore, bertscore
+from imhi.io import InputError, read_jsonl, write_json, write_jsonl
+from imhi.tasks import TaskSpec, load_task, split_reasoning
+
+REQUIRED = ("id", "task", "prediction")
+
+
+class MetricsConfig(Strict):
+    """How generations are scored."""
+
+    steps: list[str] = Field(default_factory=lambda: list(DEFAULT_STEPS))
+    classifier: str | None = Field(default=None, description="folder from `imhi train-extractor`")
+    metrics: list[str] = Field(default_factory=lambda: list(METRICS))
+    n_boot: int = 1000
+    seed: int = 0
+    pool_groups: bool = True
+    bertscore: BertScoreConfig | None = None
+    bartscore: BartScoreConfig | None = None
+    plots: bool = True
+    prompts: str | None = None
+
+
+def read_generations(path: Path) -> list[dict[str, Any]]:
+    """Generation rows; a missing field or a null gold label names file, row and field."""
+    if not Path(path).is_file():
+        raise InputError(path, "file not found")
+    rows = []
+    for i, row in enumerate(read_jsonl(path), start=1):
+        for key in REQUIRED:
+            if not isinstance(row.get(key), str):
+                raise InputError(path, "missing or non-string value", row=i, field=key)
+        if row.get("label") is None:
+            raise InputError(path, "missing gold label", row=i, field="label")
+        row["_row"] = i
+        rows.append(row)
+    return rows
+
+
+def _check_cfg(cfg: MetricsConfig) -> None:
+    for step in cfg.steps:
+        if step not in EXTRACTORS and step != "classifier":
+            raise InputError("metrics.steps", f"unknown extraction step '{step}' "
+                             f"(known: {', '.join([*EXTRACTORS, 'classifier'])})")
+    for name in cfg.metrics:
+        if name not in METRICS:
+            raise InputError("metrics.metrics", f"unknown metric '{name}' (known: {', '.join(METRICS)})")
+
+
+def extract_rows(rows: list[dict[str, Any]], gen_path: Path, cfg: MetricsConfig) -> dict[str, TaskSpec]:
+    """Canonical gold labels and extracted predictions, in place; returns the tasks used."""
+    tasks: dict[str, TaskSpec] = {}
+    for row in rows:
+        if row["task"] not in tasks:
+            tasks[row["task"]] = load_task(row["task"], cfg.prompts)
+        task = tasks[row["task"]]
+        row["label"] = task.check_label(row["label"], where=gen_path, row=row["_row"])
+    classify = None
+    if "classifier" in cfg.steps and cfg.classifier:
+        from imhi.evaluation.classifier import ExtractorClassifier
+
+        classify = ExtractorClassifier(Path(cfg.classifier)).predict
+    found = extract_many([(tasks[r["task"]], r["prediction"]) for r in rows], cfg.steps, classify)
+    for row, ex in zip(rows, found, strict=True):
+        row["pred_label"], row["parse_status"] = ex.label, ex.step
+    return tasks
+
+
+def _explanations(rows: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    hyps = [split_reasoning(r["prediction"])[1] or r["prediction"] for r in rows]
+    refs = [split_reasoning(r.get("answer") or "")[1] or (r.get("answer") or "") for r in rows]
+    return hyps, refs
+
+
+def explanation_scores(rows: list[dict[str, Any]], cfg: MetricsConfig) -> dict[str, dict[str, float]]:
+    """Per-task mean BERTScore / BARTScore F between predicted and reference explanations."""
+    out: dict[str, dict[str, float]] = defaultdict(dict)
+    with_ref = [r for r in rows if r.get("answer")]
+    if not with_ref or (cfg.bertscore is None and cfg.bartscore is None):
+        return {}
+    hyps, refs = _explanations(with_ref)
+    for key, fn, sub in (("bertscore", bertscore, cfg.bertscore), ("bartscore", bartscore, cfg.bartscore)):
+        if sub is None:
+            continue
+        items = fn(hyps, refs, sub)["items"]["f1"]  # type: ignore[operator]
+        per_task: dict[str, list[float]] = defaultdict(list)
+        for row, value in zip(with_ref, items, strict=True):
+            per_task[row["task"]].append(value)
+        for task, values in per_task.items():
+            out[task][f"{key}_f1"] = sum(values) / len(values)
+    return dict(out)
+
+
+def compute_scores(rows: list[dict[str, Any]], tasks: dict[str, TaskSpec], cfg: MetricsConfig) -> dict:
+    """Metrics per task and (when ``pool_groups``) per dataset group of several tasks."""
+    by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_task[row["task"]].append(row)
+    scores: dict[str, Any] = {}
+    for name, group in by_task.items():
+        t = tasks[name]
+        scores[name] = score_task([r["label"] for r in group], [r["pred_label"] for r in group],
+                                  t.label_names, t.multi_label, cfg.metrics, cfg.n_boot, cfg.seed)
+        scores[name]["model"] = group[0].get("model")
+    if cfg.pool_groups:
+        scores.update(_group_scores(by_task, tasks, cfg))
+    for task, values in explanation_scores(rows, cfg).items():
+        scores[task].update(values)
+    return scores
+
+
+def _group_scores(by_task: dict[str, list[dict[str, Any]]], tasks: dict[str, TaskSpec],
+                  cfg: MetricsConfig) -> dict[str, Any]:
+    """Pool the tasks of a dataset (Irf aspects, MultiWD dimensions) sharing one label set."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for name in by_task:
+        if tasks[name].group and tasks[name].group != name:
+            groups[tasks[name].group].append(name)
+    out = {}
+    for group, names in groups.items():
+        labels = tasks[names[0]].label_names
+        if len(names) < 2 or any(tasks[n].label_names != labels or tasks[n].multi_label for n in names):
+            continue
+        rows = [r for n in names for r in by_task[n]]
+        out[group] = score_task([r["label"] for r in rows], [r["pred_label"] for r in rows], labels,
+                                False, cfg.metrics, cfg.n_boot, cfg.seed)
+        out[group].update({"model": rows[0].get("model"), "tasks": names})
+    return out
+
+
+def score_generations(gen_path: Path, out_dir: Path, cfg: MetricsConfig | None = None) -> dict:
+    """Score ``gen_path`` into ``out_dir`` (scores.json, predictions.jsonl, report.md, plots)."""
+    cfg = cfg or MetricsConfig()
+    _check_cfg(cfg)
+    gen_path, out_dir = Path(gen_path), Path(out_dir)
+    rows = read_generations(gen_path)
+    if not rows:
+        raise InputError(gen_path, "no generations to score")
+    tasks = extract_rows(rows, gen_path, cfg)
+    write_jsonl(out_dir / "predictions.jsonl", ({k: v for k, v in r.items() if k != "_row"} for r in rows))
+    scores = compute_scores(rows, tasks, cfg)
+    write_json(out_dir / "scores.json", scores)
+    write_report(scores, out_dir, title=f"Evaluation of {rows[0].get('model') or gen_path.name}",
+                 plots=cfg.plots)
+    return scores

@@ -1,0 +1,203 @@
+"""Generation: a model (+ adapter) or an OpenAI-compatible endpoint answers every query.
+
+Reads an instruction-pair JSONL file (``imhi build`` output: id, task, query, answer,
+label, messages); writes ``generations.jsonl`` with one row per pair:
+``{id, task, query, label, answer, prediction, model}``. The output is appended row by
+row, so an interrupted run keeps its rows and a rerun skips ids already written.
+torch/transformers/peft are imported lazily (only for the local path).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import model_validator
+from rich.progress import Progress
+
+from imhi.config import Strict
+from imhi.io import InputError, append_jsonl, read_jsonl, read_jsonl_tolerant
+from imhi.models import ModelRef, load_causal_lm, load_tokenizer
+from imhi.teacher import TeacherConfig, make_teacher
+
+REQUIRED = ("id", "task", "query")
+
+
+class GenerationConfig(Strict):
+    """What answers the queries: a local model (+ optional PEFT adapter) or an endpoint."""
+
+    model: ModelRef | None = None
+    adapter: str | None = None
+    endpoint: TeacherConfig | None = None
+    batch_size: int = 8
+    max_new_tokens: int = 256
+    sort_by_length: bool = True
+    limit: int | None = None
+    system_prompt: str | None = None
+    name: str | None = None  # the model name written into each row (default: path/adapter)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> GenerationConfig:
+        if (self.model is None) == (self.endpoint is None):
+            raise ValueError("give exactly one of `model` (local) or `endpoint` (OpenAI-compatible)")
+        if self.adapter and self.model is None:
+            raise ValueError("`adapter` needs a local `model`")
+        return self
+
+    def model_name(self) -> str:
+        """The name recorded in the ``model`` column."""
+        if self.name:
+            return self.name
+        if self.model is not None:
+            return self.model.path + (f"+{self.adapter}" if self.adapter else "")
+        return self.endpoint.model if self.endpoint else "endpoint"
+
+
+@dataclass
+class GenStats:
+    """Counters of one generation run (for benchmarks and manifests)."""
+
+    rows: int = 0
+    new_tokens: int = 0
+    seconds: float = 0.0
+    batches: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def read_pairs(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
+    """Instruction pairs with the fields generation needs; errors name file, row and field."""
+    if not path.is_file():
+        raise InputError(path, "file not found")
+    rows = []
+    for i, row in enumerate(read_jsonl(path), start=1):
+        for key in REQUIRED:
+            if not isinstance(row.get(key), str) or not row[key]:
+                raise InputError(path, "missing or empty value", row=i, field=key)
+        rows.append(row)
+        if limit is not None and len(rows) >= limit:
+            break
+    return rows
+
+
+def chat_messages(row: dict[str, Any], system_prompt: str | None) -> list[dict[str, str]]:
+    """The prompt messages of a pair: its system message (or the override) and the query."""
+    system = system_prompt
+    if system is None:
+        system = next((m["content"] for m in row.get("messages", []) if m.get("role") == "system"), None)
+    msgs = [{"role": "system", "content": system}] if system else []
+    return [*msgs, {"role": "user", "content": row["query"]}]
+
+
+def generate_file(cfg: GenerationConfig, pairs_path: Path, out_path: Path) -> Path:
+    """Answer every pair of ``pairs_path`` not yet in ``out_path``; return ``out_path``."""
+    run_generation(cfg, Path(pairs_path), Path(out_path))
+    return Path(out_path)
+
+
+def run_generation(cfg: GenerationConfig, pairs_path: Path, out_path: Path) -> GenStats:
+    """:func:`generate_file` returning its counters (rows, new tokens, seconds)."""
+    pairs = read_pairs(pairs_path, cfg.limit)
+    done = {r.get("id") for r in read_jsonl_tolerant(out_path)}
+    todo = [p for p in pairs if p["id"] not in done]
+    stats = GenStats()
+    if not todo:
+        return stats
+    name = cfg.model_name()
+
+    def write(row: dict[str, Any], text: str) -> None:
+        append_jsonl(out_path, {"id": row["id"], "task": row["task"], "query": row["query"],
+                                "label": row.get("label"), "answer": row.get("answer"),
+                                "prediction": text, "model": name})
+
+    t0 = time.perf_counter()
+    if cfg.model is not None:
+        gen = LocalGenerator(cfg.model, cfg.adapter)
+        stats = gen.run(todo, cfg, write)
+    else:
+        stats = _endpoint_run(cfg, todo, out_path, write)
+    stats.seconds = time.perf_counter() - t0
+    return stats
+
+
+def _endpoint_run(cfg: GenerationConfig, todo: list[dict[str, Any]], out_path: Path,
+                  write: Callable[[dict[str, Any], str], None]) -> GenStats:
+    """Send the queries through :mod:`imhi.teacher` (cached, rate-limited, retried)."""
+    assert cfg.endpoint is not None
+    tcfg = cfg.endpoint.model_copy(update={"max_tokens": cfg.max_new_tokens})
+    client = make_teacher(tcfg, out_path.with_name(out_path.stem + ".cache.sqlite"))
+    stats = GenStats()
+    for start in range(0, len(todo), max(cfg.batch_size, 1) * 8):
+        chunk = todo[start:start + max(cfg.batch_size, 1) * 8]
+        replies = client.generate([chat_messages(r, cfg.system_prompt) for r in chunk], desc="generate")
+        for row, reply in zip(chunk, replies, strict=True):
+            if reply.text is None:
+                continue  # an error: left out, so a rerun retries it
+            write(row, reply.text)
+            stats.rows += 1
+            stats.new_tokens += int((reply.usage or {}).get("completion_tokens", 0))
+    return stats
+
+
+class LocalGenerator:
+    """A transformers causal LM (+ PEFT adapter) generating greedily in left-padded batches."""
+
+    def __init__(self, ref: ModelRef, adapter: str | None = None) -> None:
+        self.tok = load_tokenizer(ref, padding_side="left")
+        model = load_causal_lm(ref)
+        if adapter:
+            from peft import PeftModel
+
+            if not Path(adapter, "adapter_config.json").is_file():
+                raise InputError(adapter, "no adapter_config.json in the adapter folder", field="adapter")
+            model = PeftModel.from_pretrained(model, adapter)
+        self.model = model.eval()
+
+    def prompt(self, messages: list[dict[str, str]]) -> str:
+        """Chat-template the messages (plain query text when the tokenizer has no template)."""
+        if getattr(self.tok, "chat_template", None):
+            return self.tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return "\n\n".join(m["content"] for m in messages) + "\n"
+
+    def order(self, prompts: Sequence[str], sort_by_length: bool) -> list[int]:
+        """Indices in generation order: longest prompt first when sorting (less padding)."""
+        idx = list(range(len(prompts)))
+        if sort_by_length:
+            lengths = [len(self.tok(p, add_special_tokens=False)["input_ids"]) for p in prompts]
+            idx.sort(key=lambda i: -lengths[i])
+        return idx
+
+    def generate(self, prompts: list[str], max_new_tokens: int) -> tuple[list[str], int]:
+        """Greedy generation for one batch; returns texts and the number of new tokens."""
+        import torch
+
+        enc = self.tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+        enc = enc.to(self.model.device)
+        with torch.inference_mode():
+            out = self.model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
+                                      pad_token_id=self.tok.pad_token_id)
+        new = out[:, enc["input_ids"].shape[1]:]
+        n_tokens = int((new != self.tok.pad_token_id).sum())
+        return self.tok.batch_decode(new, skip_special_tokens=True), n_tokens
+
+    def run(self, rows: list[dict[str, Any]], cfg: GenerationConfig,
+            write: Callable[[dict[str, Any], str], None]) -> GenStats:
+        """Generate for ``rows`` in batches, writing each row as soon as its batch is done."""
+        prompts = [self.prompt(chat_messages(r, cfg.system_prompt)) for r in rows]
+        order = self.order(prompts, cfg.sort_by_length)
+        stats = GenStats()
+        bs = max(cfg.batch_size, 1)
+        with Progress(transient=True) as bar:
+            task = bar.add_task("generate", total=len(rows))
+            for start in range(0, len(order), bs):
+                idx = order[start:start + bs]
+                texts, n_new = self.generate([prompts[i] for i in idx], cfg.max_new_tokens)
+                for i, text in zip(idx, texts, strict=True):
+                    write(rows[i], text.strip())
+                stats.rows += len(idx)
+                stats.new_tokens += n_new
+                stats.batches += 1
+                bar.advance(task, len(idx))
+        return stats

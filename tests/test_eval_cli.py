@@ -1,0 +1,153 @@
+"""`imhi eval`, `imhi sheet export|score`, `imhi compare`, `imhi train-extractor` end to end on
+tiny real models and small files written by the test (no shared data needed)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+
+from imhi.evaluation.score import MetricsConfig, score_generations
+from imhi.evaluation.testsets import TestSet, read_test_set
+from imhi.io import dump_yaml, read_jsonl, write_jsonl
+from imhi.models import ModelRef, load_tokenizer
+
+Q = "Question: Does the poster suffer from depression?"
+YES, NO = "Yes, the poster suffers from depression.", "No, the poster does not suffer from depression."
+
+
+def _imhi_csv(path: Path, n: int = 6) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["query", "gpt-3.5-turbo"])
+        for i in range(n):
+            sad = i % 2 == 0
+            text = "I have felt empty for months and nothing helps." if sad else "Had a nice walk today."
+            w.writerow([f'Consider this post: "{text} ({i})" {Q}',
+                        f"{YES if sad else NO} Reasoning: the post says {'empty' if sad else 'nice'}."])
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    folder = tmp_path_factory.mktemp("tiny")
+    tok = load_tokenizer(ModelRef(path="smollm2"))
+    torch.manual_seed(1)
+    LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64,
+                                 num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2,
+                                 pad_token_id=tok.pad_token_id)).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def test_eval_recipe_end_to_end_and_resume(tmp_path: Path, tiny: Path, cli) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(dump_yaml({
+        "name": "t", "out": str(tmp_path / "run"),
+        "test_sets": [{"name": "dr", "path": str(_imhi_csv(tmp_path / "DR.csv")), "tasks": ["dr"]},
+                      {"name": "gone", "path": str(tmp_path / "none.csv"), "tasks": ["dr"], "optional": True}],
+        "models": [{"name": "a", "model": {"path": str(tiny)}, "max_new_tokens": 6},
+                   {"name": "b", "model": {"path": str(tiny)}, "max_new_tokens": 3, "limit": 4}],
+        "metrics": {"n_boot": 20},
+        "sheet": {"per_task": 2}}))
+    code, out, err = cli("eval", str(recipe))
+    assert code == 0, err
+    run = tmp_path / "run"
+    for name, n in (("a", 6), ("b", 4)):
+        assert len(list(read_jsonl(run / name / "generations.jsonl"))) == n
+        scores = json.loads((run / name / "scores.json").read_text())
+        assert scores["dr"]["n"] == n
+        assert (run / name / "report.md").is_file()
+    assert "| a | dr | 6 |" in (run / "comparison.md").read_text() and "comparison/weighted_f1/heatmap.png" in (
+        run / "comparison.md").read_text()
+    assert load_workbook(run / "sheet" / "sheet.xlsx").sheetnames == ["Instructions", "Ratings"]
+    before = (run / "a" / "generations.jsonl").read_text()
+    assert cli("eval", str(recipe), "models.0.max_new_tokens=7")[0] == 0
+    assert (run / "a" / "generations.jsonl").read_text() == before  # resumed: nothing regenerated
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["stage"] == "eval" and "score/a" in manifest["timings_s"]
+
+
+def test_eval_recipe_errors_name_the_key(tmp_path: Path, cli) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(dump_yaml({"name": "t", "test_sets": [], "modles": []}))
+    code, _, err = cli("eval", str(recipe))
+    assert code == 2 and "modles" in err and "r.yaml" in err
+
+
+def _gens(path: Path, name: str, shift: int) -> Path:
+    write_jsonl(path, [{"id": f"x{i}", "task": "dr", "query": f"post {i}", "label": "yes" if i % 2 else "no",
+                        "answer": "yes. Reasoning: r", "prediction": ("yes" if (i + shift) % 2 else "no")
+                        + ". Reasoning: e", "model": name} for i in range(8)])
+    return path
+
+
+def test_sheet_and_compare_commands(tmp_path: Path, cli) -> None:
+    a, b = _gens(tmp_path / "a.jsonl", "a", 0), _gens(tmp_path / "b.jsonl", "b", 1)
+    code, _, err = cli("sheet", "export", f"a={a}", f"b={b}", "--out", str(tmp_path / "s"), "--per-task", "3")
+    assert code == 0, err
+    key = json.loads((tmp_path / "s" / "key.json").read_text())
+    with (tmp_path / "s" / "sheet.csv").open(encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    for row in rows[1:]:
+        row[4:8] = ["3" if key[row[0]]["system"] == "a" else "1"] * 4
+    with (tmp_path / "filled.csv").open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows(rows)
+    code, out, err = cli("sheet", "score", str(tmp_path / "filled.csv"), "--key", str(tmp_path / "s" / "key.json"),
+                         "--out", str(tmp_path / "h"))
+    assert code == 0, err
+    res = json.loads((tmp_path / "h" / "human_eval.json").read_text())
+    assert res["means"] == {"a": dict.fromkeys(("fluency", "completeness", "reliability", "overall"), 3.0),
+                            "b": dict.fromkeys(("fluency", "completeness", "reliability", "overall"), 1.0)}
+    for name, g in (("a", a), ("b", b)):
+        score_generations(g, tmp_path / name, MetricsConfig(n_boot=0, plots=False))
+    code, out, _ = cli("compare", f"A={tmp_path / 'a'}", f"B={tmp_path / 'b'}", "--out", str(tmp_path / "c"))
+    assert code == 0 and "| A | 1.000 |" in out and "| B | 0.000 |" in out and "![heat map]" in out
+
+
+def test_labelled_csv_gets_strict_json_queries(tmp_path: Path) -> None:
+    path = tmp_path / "s.csv"
+    path.write_text("Safety type,statement\npassive_si,I wish I could sleep forever.\n"
+                    "clearly_happy,Lovely day at the park.\n", encoding="utf-8")
+    ts = TestSet(name="si", path=str(path), format="labelled_csv", tasks=["safety_si10", "safety_si_binary"])
+    rows = read_test_set(ts)
+    assert [(r["task"], r["label"]) for r in rows] == [
+        ("safety_si10", "passive_si"), ("safety_si10", "clearly_happy"),
+        ("safety_si_binary", "suicidal ideation"), ("safety_si_binary", "no suicidal ideation")]
+    assert '"label": <one of' in rows[0]["query"] and "JSON only" in rows[0]["query"]
+    gens = tmp_path / "g.jsonl"
+    preds = ['{"label": "passive_si", "confidence": 0.7}', "passive", '{"label": "no suicidal ideation"}',
+             '```json\n{"label": "no si", "confidence": 0.9}\n```']
+    write_jsonl(gens, [{**r, "prediction": p, "model": "m"} for r, p in zip(rows, preds, strict=True)])
+    scores = score_generations(gens, tmp_path / "o", MetricsConfig(steps=["json"], n_boot=0, plots=False))
+    assert scores["safety_si10"]["unparsed_rate"] == 0.5 and scores["safety_si10"]["accuracy"] == 0.5
+    assert scores["safety_si_binary"]["accuracy"] == 0.5
+
+
+def test_train_extractor_command(tmp_path: Path, cli) -> None:
+    rows = [{"id": str(i), "task": "dr", "label": "yes" if i % 2 else "no",
+             "explanation": ("hopeless, empty and exhausted for weeks" if i % 2 else "cheerful and relaxed today")
+             + f" ({i})"} for i in range(24)]
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    recipe = tmp_path / "x.yaml"
+    recipe.write_text(dump_yaml({"tasks": ["dr"], "train": [str(tmp_path / "train.jsonl")],
+                                 "eval": [str(tmp_path / "train.jsonl")], "out": str(tmp_path / "ext"),
+                                 "epochs": 3, "batch_size": 8, "learning_rate": 3e-4, "max_length": 32}))
+    code, out, err = cli("train-extractor", str(recipe))
+    assert code == 0, err
+    report = json.loads((tmp_path / "ext" / "metrics.json").read_text())
+    assert report["train"] == {"dr": 24} and report["eval"]["train.jsonl"]["dr"]["accuracy"] >= 0.9
+    gens = tmp_path / "g.jsonl"
+    write_jsonl(gens, [{"id": "1", "task": "dr", "label": "yes", "model": "m",
+                        "prediction": "Hard to say. Reasoning: hopeless, empty and exhausted for weeks"}])
+    cfg = MetricsConfig(steps=["template", "alias", "classifier"], classifier=str(tmp_path / "ext"),
+                        n_boot=0, plots=False)
+    score_generations(gens, tmp_path / "o", cfg)
+    pred = next(read_jsonl(tmp_path / "o" / "predictions.jsonl"))
+    assert (pred["pred_label"], pred["parse_status"]) == ("yes", "classifier")
