@@ -29,8 +29,11 @@ console = Console(stderr=True, soft_wrap=True)
 def _registrars() -> list[Callable[[typer.Typer], None]]:
     """Verb modules, imported here explicitly (no registration by import side effect)."""
     from imhi.cli import build, check, data, demo
+    from imhi.cli import evaluate as evaluate_cli
+    from imhi.cli import train as train_cli
 
-    return [check.register, data.register, build.register, demo.register]
+    return [check.register, data.register, build.register, demo.register, train_cli.register,
+            evaluate_cli.register]
 
 
 _registered: list[bool] = []

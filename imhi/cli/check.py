@@ -10,24 +10,34 @@ from pydantic import BaseModel
 from rich.markup import escape
 
 from imhi.cli.common import err, out, repo_root
+from imhi.cli.evaluate import EvalRecipe
 from imhi.config import load_recipe
+from imhi.evaluation.classifier import ExtractorConfig
 from imhi.io import InputError
 from imhi.synthesis.recipe import BuildRecipe
 from imhi.tasks import load_task, task_names
+from imhi.training.recipe import TrainRecipe
 
 
 def recipe_models() -> dict[str, type[BaseModel]]:
     """Recipe folder name → the model that validates its YAML files."""
-    return {"build_dataset": BuildRecipe}
+    return {"build_dataset": BuildRecipe, "train": TrainRecipe, "evaluate": EvalRecipe}
+
+
+def model_for(folder: str, path: Path) -> type[BaseModel]:
+    """The recipe model of a file; ``evaluate/extractor*.yaml`` train the label extractor."""
+    if folder == "evaluate" and path.name.startswith("extractor"):
+        return ExtractorConfig
+    return recipe_models()[folder]
 
 
 def check_recipes(root: Path) -> list[str]:
     """Validate every recipe YAML under the recipe folders; return error messages."""
     problems = []
-    for folder, model in recipe_models().items():
+    for folder in recipe_models():
         for path in sorted((root / folder).glob("*.yaml")):
             try:
-                load_recipe(path, model)
+                load_recipe(path, model_for(folder, path))
             except InputError as exc:
                 problems.append(str(exc))
     return problems
