@@ -40,6 +40,14 @@ def bartscore_gate(cfg: FilterConfig) -> Scorer | None:
     return score
 
 
+def run_build(recipe: Path, overrides: list[str], out_dir: Path | None = None) -> Path:
+    """Load a build recipe and run it in its mode; return the run folder."""
+    spec = load(recipe, BuildRecipe, overrides)
+    if spec.mode == "teacher":
+        return run_teacher(spec, recipe.parent, out_dir, scorer=bartscore_gate(spec.filters))
+    return run_reference(spec, recipe.parent, out_dir)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``imhi build``."""
 
@@ -51,10 +59,6 @@ def register(app: typer.Typer) -> None:
                                                       "output_dir, or runs/build/<name>)")] = None,
     ) -> None:
         """Build explanation-bearing instruction pairs (train/valid/test) with a manifest."""
-        spec = load(recipe, BuildRecipe, overrides)
-        if spec.mode == "teacher":
-            run_dir = run_teacher(spec, recipe.parent, out_dir, scorer=bartscore_gate(spec.filters))
-        else:
-            run_dir = run_reference(spec, recipe.parent, out_dir)
+        run_dir = run_build(recipe, overrides or [], out_dir)
         out.print(f"[green]✓[/] dataset written to {run_dir}/dataset "
                   f"(report: {run_dir}/build_report.md)")

@@ -1,15 +1,22 @@
-"""``imhi demo``: the whole pipeline on the bundled sample, offline."""
+"""``imhi demo``: the whole pipeline on the bundled sample, offline, on CPU.
+
+build (SmolLM2 explains the sample's dr and dreaddit labels) → train (two LoRA stages,
+depression then stress, every task evaluated after every stage) → eval (base vs adapter:
+labels, BERTScore, BARTScore, comparison) → a blinded human-evaluation sheet. Each step is
+the recipe a user would run by hand; finished steps are reused when the demo is rerun.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from imhi.cli.build import run_build
 from imhi.cli.common import load, out, repo_root
-from imhi.synthesis.offline import run_reference
-from imhi.synthesis.recipe import BuildRecipe
+from imhi.cli.evaluate import EvalRecipe, run_eval
+from imhi.cli.train import run_train
+from imhi.training.recipe import load_train_recipe
 
 
 def register(app: typer.Typer) -> None:
@@ -17,12 +24,27 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def demo(
-        runs: Annotated[Path, typer.Option(help="folder for the demo's run folders")] = Path("runs"),
+        steps: Annotated[str, typer.Option(help="comma-separated subset of build,train,eval")]
+        = "build,train,eval",
     ) -> None:
-        """Build instruction pairs from the bundled sample (offline) and report where they are."""
-        root = repo_root()
-        recipe_path = root / "build_dataset" / "sample-reference.yaml"
-        recipe = load(recipe_path, BuildRecipe, [])
-        run_dir = run_reference(recipe, recipe_path.parent, runs / "build" / recipe.name)
-        out.print((run_dir / "build_report.md").read_text(encoding="utf-8"), markup=False)
-        out.print(f"[green]✓[/] demo dataset: {run_dir}/dataset")
+        """Build → train → eval on the bundled sample (offline; minutes on 2 CPU cores). Run it
+        from the checkout: run folders go to runs/{build,train,eval}/demo, where the recipes
+        build_dataset/demo.yaml, train/demo.yaml and evaluate/demo.yaml expect them."""
+        root, wanted = repo_root(), {s.strip() for s in steps.split(",") if s.strip()}
+        if "build" in wanted:
+            out.rule("1/3 build: teacher explanations for the sample's labels")
+            run_dir = run_build(root / "build_dataset" / "demo.yaml", [])
+            out.print((run_dir / "build_report.md").read_text(encoding="utf-8"), markup=False)
+        if "train" in wanted:
+            out.rule("2/3 train: LoRA stages, every task evaluated after every stage")
+            recipe = load_train_recipe(root / "train" / "demo.yaml", [])
+            run_train(recipe)
+            out.print(f"stage × task table: {recipe.run_dir()}/eval_table.md")
+        if "eval" in wanted:
+            out.rule("3/3 eval: base model vs the demo adapter on the sample's test posts")
+            spec = load(root / "evaluate" / "demo.yaml", EvalRecipe, [])
+            run_eval(spec)
+            run = spec.run_dir()
+            out.print((run / "comparison.md").read_text(encoding="utf-8").split("\n\n")[1], markup=False)
+            out.print(f"[green]✓[/] reports: {run}/<model>/report.md, {run}/comparison.md; "
+                      f"human-evaluation sheet: {run}/sheet/sheet.xlsx")
