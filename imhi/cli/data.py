@@ -21,6 +21,9 @@ data_app = typer.Typer(help="Inspect and convert labelled sources.", no_args_is_
 FormatOpt = Annotated[str | None, typer.Option("--format", "-f", help="csv, tsv, jsonl, parquet, "
                                                "hf, openai_chat or imhi (default: from suffix)")]
 TaskOpt = Annotated[str | None, typer.Option(help="task of every row (imhi: inferred)")]
+SourcesArg = Annotated[list[Path], typer.Argument(help="a build recipe, or data files/folders")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", help="override key=value: of the recipe, or of "
+                                                  "each file's source (e.g. columns.text=内容, label_columns=task)")]
 SUFFIX_FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".parquet": "parquet"}
 
 
@@ -77,11 +80,9 @@ def register(app: typer.Typer) -> None:
 
 @data_app.command()
 def inspect(
-    sources: Annotated[list[Path], typer.Argument(help="a build recipe, or data files/folders")],
+    sources: SourcesArg,
     fmt: FormatOpt = None, task: TaskOpt = None,
-    option: Annotated[list[str] | None, typer.Option("--set", help="override key=value: of the "
-                                                     "recipe, or of each file's source (e.g. "
-                                                     "columns.text=内容, label_columns=task)")] = None,
+    option: SetOpt = None,
 ) -> None:
     """Counts per task, label and split; post lengths; duplicates; train/test leakage."""
     specs, base = _specs(sources, fmt, task, option or [])
@@ -106,12 +107,10 @@ def inspect(
 
 @data_app.command()
 def convert(
-    sources: Annotated[list[Path], typer.Argument(help="a build recipe, or data files/folders")],
+    sources: SourcesArg,
     output: Annotated[Path, typer.Option("--output", "-o", help="records JSONL to write")],
     fmt: FormatOpt = None, task: TaskOpt = None,
-    option: Annotated[list[str] | None, typer.Option("--set", help="override key=value: of the "
-                                                     "recipe, or of each file's source (e.g. "
-                                                     "columns.text=内容, label_columns=task)")] = None,
+    option: SetOpt = None,
 ) -> None:
     """Read any source(s) and write records JSONL (id, source, task, text, label, ...)."""
     specs, base = _specs(sources, fmt, task, option or [])
