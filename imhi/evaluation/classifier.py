@@ -35,6 +35,8 @@ class ExtractorConfig(Strict):
     epochs: float = 1.0
     max_length: int = 128
     batch_size: int = 32
+    epochs_by_task: dict[str, float] = Field(
+        default_factory=dict, description="per-task epochs: more for small tasks")
     batch_size_by_task: dict[str, int] = Field(
         default_factory=dict, description="per-task batch size: smaller for small tasks gives more updates")
     learning_rate: float = 5e-5
@@ -91,7 +93,8 @@ def train_task(task: TaskSpec, texts: list[str], labels: list[Label], cfg: Extra
     ds = Dataset.from_dict({"text": texts, "label": [_labels_vector(task, y) for y in labels]})
     ds = ds.map(lambda b: tok(b["text"], truncation=True, max_length=cfg.max_length), batched=True,
                 remove_columns=["text"])
-    args = TrainingArguments(output_dir=str(out.with_name(out.name + ".trainer")), num_train_epochs=cfg.epochs,
+    epochs = cfg.epochs_by_task.get(task.name, cfg.epochs)
+    args = TrainingArguments(output_dir=str(out.with_name(out.name + ".trainer")), num_train_epochs=epochs,
                              per_device_train_batch_size=batch_size, learning_rate=cfg.learning_rate,
                              warmup_steps=max(1, len(ds) // batch_size // 16), seed=cfg.seed,
                              save_strategy="no", report_to=[],
