@@ -151,3 +151,23 @@ def test_train_extractor_command(tmp_path: Path, cli) -> None:
     score_generations(gens, tmp_path / "o", cfg)
     pred = next(read_jsonl(tmp_path / "o" / "predictions.jsonl"))
     assert (pred["pred_label"], pred["parse_status"]) == ("yes", "classifier")
+
+
+def test_changed_test_set_limit_is_followed_and_answers_reused(tmp_path: Path, tiny: Path, cli) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(dump_yaml({
+        "name": "t", "out": str(tmp_path / "run"),
+        "test_sets": [{"name": "dr", "path": str(_imhi_csv(tmp_path / "DR.csv")), "tasks": ["dr"], "limit": 4}],
+        "models": [{"name": "a", "model": {"path": str(tiny)}, "max_new_tokens": 4}],
+        "metrics": {"n_boot": 10, "bertscore": None, "bartscore": None}}))
+    gens = tmp_path / "run" / "a" / "generations.jsonl"
+    assert cli("eval", str(recipe))[0] == 0
+    first = [r["id"] for r in read_jsonl(gens)]
+    assert len(first) == 4
+    assert cli("eval", str(recipe), "test_sets.0.limit=2")[0] == 0  # a smaller look: scored on 2 rows
+    assert json.loads((tmp_path / "run" / "a" / "scores.json").read_text())["dr"]["n"] == 2
+    assert [r["id"] for r in read_jsonl(gens)] == first  # nothing thrown away
+    assert cli("eval", str(recipe), "test_sets.0.limit=6")[0] == 0  # larger: only the 2 new rows answered
+    ids = [r["id"] for r in read_jsonl(gens)]
+    assert ids[:4] == first and len(ids) == 6 == len(set(ids))
+    assert json.loads((tmp_path / "run" / "a" / "scores.json").read_text())["dr"]["n"] == 6

@@ -10,7 +10,8 @@ import pytest
 from _training_fixtures import tiny_dataset
 
 from imhi.io import InputError
-from imhi.training.data import stage_rows, weighted
+from imhi.models import ModelRef, load_tokenizer
+from imhi.training.data import _n_tokens, fit_to_length, stage_rows, weighted
 from imhi.training.recipe import DataSpec
 
 
@@ -47,3 +48,32 @@ def test_bad_row_names_file_row_and_field(tmp_path: Path) -> None:
     (data / "train.jsonl").write_text("\n".join(lines) + "\n")
     with pytest.raises(InputError, match=r"(?s)train\.jsonl, row 3.*answer"):
         stage_rows([DataSpec(path=str(data))], seed=0)
+
+
+def test_skip_and_limit_take_disjoint_slices(tmp_path: Path) -> None:
+    data = tiny_dataset(tmp_path / "d", n_train=6)
+    first = stage_rows([DataSpec(path=str(data), limit=3)], seed=1)
+    second = stage_rows([DataSpec(path=str(data), skip=3, limit=3)], seed=1)
+    assert len(first) == len(second) == 3
+    assert not {r["id"] for r in first} & {r["id"] for r in second}
+
+
+def test_long_post_is_shortened_and_answer_kept(tmp_path: Path) -> None:
+    tok = load_tokenizer(ModelRef(path="smollm2"), padding_side="right")
+    data = tiny_dataset(tmp_path / "d", n_train=2)
+    rows = stage_rows([DataSpec(path=str(data))], seed=1)
+    long = dict(rows[0])
+    post = long["post"]
+    longer = post + " " + " ".join(["I keep thinking about the week ahead and nothing feels right."] * 80)
+    long["prompt"] = [{**m, "content": m["content"].replace(post, longer)} for m in long["prompt"]]
+    long["post"] = longer
+    short = rows[1]
+    limit = _n_tokens(tok, short) + 40
+    assert _n_tokens(tok, long) > limit
+    out, n = fit_to_length([long, short], tok, limit)
+    assert n == 1
+    assert out[1] == short  # a row that fits is untouched
+    assert _n_tokens(tok, out[0]) <= limit
+    assert out[0]["completion"] == long["completion"]  # the label and explanation survive
+    assert out[0]["post"].endswith(" …") and out[0]["post"] in out[0]["prompt"][-1]["content"]
+    assert out[0]["prompt"][-1]["content"].endswith(long["prompt"][-1]["content"].split(longer)[-1])

@@ -58,10 +58,9 @@ def _slug(name: str) -> str:
 
 
 def prepare_tests(recipe: EvalRecipe, run: Path) -> Path:
-    """All test rows in one pair file (written once; reruns reuse it)."""
+    """All test rows in one pair file, rewritten when the recipe's test sets change (answers
+    already generated for a row are kept and reused: generation resumes by row id)."""
     path = run / "data" / "tests.jsonl"
-    if path.is_file():
-        return path
     rows: list[dict[str, Any]] = []
     for ts in recipe.test_sets:
         got = read_test_set(ts, recipe.prompts)
@@ -70,7 +69,8 @@ def prepare_tests(recipe: EvalRecipe, run: Path) -> Path:
         rows += got
     if not rows:
         raise InputError(recipe.name, "no test rows: every test set is absent or empty")
-    write_jsonl(path, rows)
+    if not path.is_file() or list(read_jsonl(path)) != rows:
+        write_jsonl(path, rows)
     return path
 
 
@@ -79,7 +79,8 @@ def run_eval(recipe: EvalRecipe) -> dict[str, dict[str, Any]]:
     run = recipe.run_dir()
     manifest = Manifest(run, "eval", recipe)
     tests = prepare_tests(recipe, run)
-    manifest.add_input(tests, rows=sum(1 for _ in read_jsonl(tests)))
+    ids = {r["id"] for r in read_jsonl(tests)}
+    manifest.add_input(tests, rows=len(ids))
     metrics = recipe.metrics.model_copy(update={"prompts": recipe.metrics.prompts or recipe.prompts})
     results, gens = {}, {}
     for cfg in recipe.models:
@@ -88,7 +89,7 @@ def run_eval(recipe: EvalRecipe) -> dict[str, dict[str, Any]]:
         t0 = time.perf_counter()
         gens[name] = generate_file(cfg, tests, folder / "generations.jsonl")
         t1 = time.perf_counter()
-        results[name] = score_generations(gens[name], folder, metrics)
+        results[name] = score_generations(gens[name], folder, metrics, ids)
         manifest.time(f"generate/{name}", t1 - t0)
         manifest.time(f"score/{name}", time.perf_counter() - t1)
         manifest.add_output(folder / "scores.json")

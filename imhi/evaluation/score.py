@@ -147,12 +147,18 @@ def _group_scores(by_task: dict[str, list[dict[str, Any]]], tasks: dict[str, Tas
     return out
 
 
-def score_generations(gen_path: Path, out_dir: Path, cfg: MetricsConfig | None = None) -> dict:
-    """Score ``gen_path`` into ``out_dir`` (scores.json, predictions.jsonl, report.md, plots)."""
+def score_generations(gen_path: Path, out_dir: Path, cfg: MetricsConfig | None = None,
+                      ids: set[str] | None = None) -> dict:
+    """Score ``gen_path`` into ``out_dir`` (scores.json, predictions.jsonl, report.md, plots).
+
+    ``ids``: score only these rows (the current test file; a file answered for a larger
+    test set keeps its other rows for later)."""
     cfg = cfg or MetricsConfig()
     _check_cfg(cfg)
     gen_path, out_dir = Path(gen_path), Path(out_dir)
     rows = read_generations(gen_path)
+    if ids is not None:
+        rows = [r for r in rows if r.get("id") in ids]
     if not rows:
         raise InputError(gen_path, "no generations to score")
     tasks = extract_rows(rows, gen_path, cfg)

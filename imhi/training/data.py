@@ -60,7 +60,7 @@ def conversation(pair: InstructionPair, system_prompt: str | None = None) -> dic
     completion = answers[-1]["content"] if answers else pair.answer
     return {"prompt": [dict(m) for m in prompt],
             "completion": [{"role": "assistant", "content": completion}],
-            "id": pair.id, "task": pair.task}
+            "id": pair.id, "task": pair.task, "post": pair.text}
 
 
 def weighted(rows: list[Any], weight: float, seed: int) -> list[Any]:
@@ -79,12 +79,50 @@ def stage_rows(specs: list[DataSpec], seed: int, system_prompt: str | None = Non
     rows: list[dict[str, Any]] = []
     for i, spec in enumerate(specs):
         pairs = read_pairs(split_file(spec.path, split), spec.tasks)
+        pairs = pairs[spec.skip:]
         if spec.limit:
             pairs = pairs[: spec.limit]
         convs = [conversation(p, system_prompt) for p in pairs]
         rows += weighted(convs, spec.weight, seed + i)
     random.Random(seed).shuffle(rows)
     return rows
+
+
+def _n_tokens(tok: Any, row: dict[str, Any]) -> int:
+    ids = tok.apply_chat_template(row["prompt"] + row["completion"], tokenize=True)
+    return len(ids["input_ids"] if hasattr(ids, "keys") else ids)
+
+
+def _shorten_post(row: dict[str, Any], post: str, keep: str) -> dict[str, Any]:
+    prompt = [dict(m) for m in row["prompt"]]
+    user = prompt[-1]
+    user["content"] = user["content"].replace(post, keep, 1)
+    return {**row, "prompt": prompt, "post": keep}
+
+
+def fit_to_length(rows: list[dict[str, Any]], tok: Any, max_length: int | None) -> tuple[list[dict[str, Any]], int]:
+    """Shorten the post (never the answer) of every row longer than ``max_length`` tokens.
+
+    The trainer truncates from the right, which would cut the label and explanation of a long
+    post; instead the post's tail is dropped (marked with "…") until prompt + answer fit.
+    Rows whose post is not in the last user message are left as they are. Returns (rows, shortened).
+    """
+    if not max_length or not getattr(tok, "chat_template", None):
+        return rows, 0
+    out, shortened = [], 0
+    for row in rows:
+        post, excess = row.get("post") or "", _n_tokens(tok, row) - max_length
+        if excess <= 0 or not post or post not in row["prompt"][-1]["content"]:
+            out.append(row)
+            continue
+        ids = tok(post, add_special_tokens=False)["input_ids"]
+        while excess > 0 and ids:
+            ids = ids[: max(len(ids) - excess - 2, 0)]
+            row = _shorten_post(row, row["post"], tok.decode(ids).rstrip() + " …")
+            excess = _n_tokens(tok, row) - max_length
+        out.append(row)
+        shortened += 1
+    return out, shortened
 
 
 def check_stage_data(specs: list[DataSpec]) -> list[str]:

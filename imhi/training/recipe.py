@@ -37,7 +37,8 @@ class DataSpec(Strict):
     tasks: list[str] | None = Field(default=None, description="keep only these tasks (default: all)")
     weight: float = Field(default=1.0, gt=0.0,
                           description="sampling multiplier: 0.5 keeps half the rows, 2 repeats them")
-    limit: int | None = Field(default=None, ge=1, description="first N training rows (before weight)")
+    skip: int = Field(default=0, ge=0, description="skip the first N training rows (e.g. those an earlier stage used)")
+    limit: int | None = Field(default=None, ge=1, description="first N training rows after skip (before weight)")
 
 
 class StageSpec(Strict):

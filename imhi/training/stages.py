@@ -21,7 +21,7 @@ from imhi.config import Manifest
 from imhi.io import InputError, read_jsonl_tolerant, write_json
 from imhi.models import ModelRef
 from imhi.training import hf
-from imhi.training.data import check_stage_data, stage_rows
+from imhi.training.data import check_stage_data, fit_to_length, stage_rows
 from imhi.training.recipe import TrainRecipe
 
 
@@ -124,11 +124,13 @@ def run_stage(recipe: TrainRecipe, index: int, prev: StageResult | None, resume:
         base, adapter = _merged_base(recipe, index, base, adapter), None
     rows = stage_rows(spec.data, recipe.seed, recipe.system_prompt)
     args = hf.sft_args(spec.sft, folder / "checkpoints", recipe.seed)
+    tok = hf.tokenizer(recipe.model)
+    rows, shortened = fit_to_length(rows, tok, getattr(args, "max_length", None))
     model = _build_model(recipe, index, base, adapter, bool(args.gradient_checkpointing))
-    trainer, metrics = hf.train(model, hf.tokenizer(recipe.model), rows, args, folder / "log.jsonl",
-                                resume_from, callbacks)
+    trainer, metrics = hf.train(model, tok, rows, args, folder / "log.jsonl", resume_from, callbacks)
     out = hf.save_adapter(trainer, folder / "adapter")
     metrics.update({**hf.trainable_counts(model), **hf.world(), "train_rows": len(rows),
+                    "posts_shortened": shortened,
                     "start": spec.start, "resumed_from": Path(resume_from).name if resume_from else None})
     result = StageResult(index, recipe.stage_name(index), folder, base, out, tasks, metrics)
     if hf.is_main():
