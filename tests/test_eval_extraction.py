@@ -31,6 +31,17 @@ def test_template_alias_and_unparsed() -> None:
     assert both.label is None
 
 
+def test_negated_and_contained_mentions_are_not_read_as_the_label() -> None:
+    dr, stress, sad = load_task("dr"), load_task("dreaddit"), load_task("sad")
+    # the zero-shot wording of small models: no "Yes,"/"No," and a negation inside the sentence
+    assert extract(dr, "The poster does not suffer from depression. They ask about a website.").label == "no"
+    assert extract(stress, "The poster does not suffer from stress. They are calm.").label == "no"
+    assert extract(dr, "The poster suffers from depression. They feel empty.").label == "yes"
+    assert extract(dr, "The poster is not depressed. Reasoning: x").label == "no"
+    assert extract(dr, "The post shows depression. Reasoning: x").label == "yes"
+    assert extract(sad, "The cause is work, not school. Reasoning: x").label == "work"
+
+
 def test_strict_json_answers() -> None:
     dr = load_task("dr")
     text = 'Sure!\n```json\n{"label": "Yes", "confidence": 0.8}\n```'
