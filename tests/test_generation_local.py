@@ -74,6 +74,31 @@ def test_adapter_changes_nothing_at_init_and_loads(tmp_path: Path, tiny_llama: P
     assert b[0]["model"].endswith("+" + str(adapter))
 
 
+def test_retrained_adapter_answers_again_and_keeps_old_answers(tmp_path: Path, tiny_llama: Path) -> None:
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    adapter = tmp_path / "adapter"
+    pairs = _pairs(tmp_path / "test.jsonl", 2)
+    out = tmp_path / "gen" / "generations.jsonl"
+    cfg = GenerationConfig(model=ModelRef(path=str(tiny_llama)), adapter=str(adapter), max_new_tokens=3)
+
+    def save_adapter(seed: int) -> None:
+        torch.manual_seed(seed)
+        model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_llama),
+                               LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+        model.save_pretrained(adapter)
+
+    save_adapter(1)
+    first = list(read_jsonl(generate_file(cfg, pairs, out)))
+    assert run_generation(cfg, pairs, out).rows == 0  # same adapter: resumed, nothing answered
+    save_adapter(2)  # "retrained": same folder, new weights
+    assert run_generation(cfg, pairs, out).rows == 2  # every row answered again by the new adapter
+    assert list(read_jsonl(out.with_name("generations.stale-1.jsonl"))) == first  # old answers kept aside
+    assert len(list(read_jsonl(out))) == 2
+
+
 def test_smollm2_answers(tmp_path: Path) -> None:
     pairs = _pairs(tmp_path / "test.jsonl", 2)
     cfg = GenerationConfig(model=ModelRef(path="smollm2"), batch_size=2, max_new_tokens=12)

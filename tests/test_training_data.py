@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from _training_fixtures import tiny_dataset
 
-from imhi.io import InputError
+from imhi.io import InputError, read_jsonl, write_jsonl
 from imhi.models import ModelRef, load_tokenizer
 from imhi.training.data import _n_tokens, fit_to_length, stage_rows, weighted
 from imhi.training.recipe import DataSpec
@@ -77,3 +77,20 @@ def test_long_post_is_shortened_and_answer_kept(tmp_path: Path) -> None:
     assert out[0]["completion"] == long["completion"]  # the label and explanation survive
     assert out[0]["post"].endswith(" …") and out[0]["post"] in out[0]["prompt"][-1]["content"]
     assert out[0]["prompt"][-1]["content"].endswith(long["prompt"][-1]["content"].split(longer)[-1])
+
+
+def test_balance_labels_fills_a_limit_evenly_and_slices_stay_disjoint(tmp_path: Path) -> None:
+    data = tiny_dataset(tmp_path / "d", n_train=6)
+    rows = sorted(read_jsonl(data / "train.jsonl"), key=lambda r: r["label"] != "yes")  # all "yes" first
+    write_jsonl(data / "train.jsonl", rows)
+    labels = Counter(r["label"] for r in rows)
+    assert len(labels) == 2
+    by_id = {r["id"]: r["label"] for r in rows}
+    plain = stage_rows([DataSpec(path=str(data), limit=2)], seed=1)
+    assert {by_id[r["id"]] for r in plain} == {"yes"}  # without balancing, file order decides
+    balanced = stage_rows([DataSpec(path=str(data), balance_labels=True, limit=2)], seed=1)
+    assert sorted(by_id[r["id"]] for r in balanced) == sorted(labels)  # one of each label
+    # skip counts file rows, before balancing: a later stage never repeats an earlier one's rows
+    later = stage_rows([DataSpec(path=str(data), skip=2, balance_labels=True, limit=2)], seed=1)
+    assert {r["id"] for r in plain}.isdisjoint(r["id"] for r in later)
+    assert sorted(by_id[r["id"]] for r in later) == sorted(labels)

@@ -3,12 +3,17 @@
 Reads an instruction-pair JSONL file (``imhi build`` output: id, task, query, answer,
 label, messages); writes ``generations.jsonl`` with one row per pair:
 ``{id, task, query, label, answer, prediction, model}``. The output is appended row by
-row, so an interrupted run keeps its rows and a rerun skips ids already written.
+row, so an interrupted run keeps its rows and a rerun skips ids already written. Beside it,
+``<stem>.model.json`` fingerprints the model that wrote them (base, quantisation, adapter
+file hashes, endpoint): when the model changed (a retrained adapter), the old answers are
+moved to ``<stem>.stale-N.jsonl`` and every row is answered again, never mixed.
 torch/transformers/peft are imported lazily (only for the local path).
 """
 
 from __future__ import annotations
 
+import json
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +24,7 @@ from pydantic import model_validator
 from rich.progress import Progress
 
 from imhi.config import Strict
-from imhi.io import InputError, append_jsonl, read_jsonl, read_jsonl_tolerant
+from imhi.io import InputError, append_jsonl, read_jsonl, read_jsonl_tolerant, sha256_file
 from imhi.models import ModelRef, load_causal_lm, load_tokenizer
 from imhi.teacher import TeacherConfig, make_teacher
 
@@ -91,6 +96,32 @@ def chat_messages(row: dict[str, Any], system_prompt: str | None) -> list[dict[s
     return [*msgs, {"role": "user", "content": row["query"]}]
 
 
+def model_fingerprint(cfg: GenerationConfig) -> dict[str, Any]:
+    """What identifies the answering model: base ref, endpoint, and the adapter files' sha256."""
+    out: dict[str, Any] = {"model": cfg.model.model_dump(mode="json") if cfg.model else None,
+                           "endpoint": ({"model": cfg.endpoint.model, "base_url": cfg.endpoint.base_url}
+                                        if cfg.endpoint else None), "adapter": None}
+    if cfg.adapter and Path(cfg.adapter).is_dir():
+        out["adapter"] = {f.name: sha256_file(f)
+                          for f in sorted(Path(cfg.adapter).glob("adapter_*")) if f.is_file()}
+    return out
+
+
+def _retire_stale(cfg: GenerationConfig, out_path: Path) -> None:
+    """Move answers written by another model aside (kept as ``.stale-N.jsonl``); record this model."""
+    meta = out_path.with_name(out_path.stem + ".model.json")
+    now = model_fingerprint(cfg)
+    if out_path.is_file() and meta.is_file() and json.loads(meta.read_text(encoding="utf-8")) != now:
+        n = 1
+        while (stale := out_path.with_name(f"{out_path.stem}.stale-{n}.jsonl")).exists():
+            n += 1
+        out_path.rename(stale)
+        print(f"{out_path}: the model or adapter changed since these answers were written; "
+              f"they were moved to {stale.name} and every row is answered again", file=sys.stderr)
+    meta.parent.mkdir(parents=True, exist_ok=True)
+    meta.write_text(json.dumps(now, indent=1), encoding="utf-8")
+
+
 def generate_file(cfg: GenerationConfig, pairs_path: Path, out_path: Path) -> Path:
     """Answer every pair of ``pairs_path`` not yet in ``out_path``; return ``out_path``."""
     run_generation(cfg, Path(pairs_path), Path(out_path))
@@ -100,6 +131,7 @@ def generate_file(cfg: GenerationConfig, pairs_path: Path, out_path: Path) -> Pa
 def run_generation(cfg: GenerationConfig, pairs_path: Path, out_path: Path) -> GenStats:
     """:func:`generate_file` returning its counters (rows, new tokens, seconds)."""
     pairs = read_pairs(pairs_path, cfg.limit)
+    _retire_stale(cfg, out_path)
     done = {r.get("id") for r in read_jsonl_tolerant(out_path)}
     todo = [p for p in pairs if p["id"] not in done]
     stats = GenStats()

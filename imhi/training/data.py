@@ -73,6 +73,18 @@ def weighted(rows: list[Any], weight: float, seed: int) -> list[Any]:
     return out
 
 
+def interleave_labels(pairs: list[InstructionPair]) -> list[InstructionPair]:
+    """Round-robin over each task's labels, file order kept within a label: a prefix of the
+    result holds every label equally (as far as each has rows)."""
+    groups: dict[tuple[str, str], list[InstructionPair]] = {}
+    for p in pairs:
+        groups.setdefault((p.task, str(p.label)), []).append(p)
+    out: list[InstructionPair] = []
+    for i in range(max((len(g) for g in groups.values()), default=0)):
+        out += [g[i] for g in groups.values() if i < len(g)]
+    return out
+
+
 def stage_rows(specs: list[DataSpec], seed: int, system_prompt: str | None = None,
                split: str = "train") -> list[dict[str, Any]]:
     """The mixed, shuffled training rows of one stage."""
@@ -80,6 +92,8 @@ def stage_rows(specs: list[DataSpec], seed: int, system_prompt: str | None = Non
     for i, spec in enumerate(specs):
         pairs = read_pairs(split_file(spec.path, split), spec.tasks)
         pairs = pairs[spec.skip:]
+        if spec.balance_labels:
+            pairs = interleave_labels(pairs)
         if spec.limit:
             pairs = pairs[: spec.limit]
         convs = [conversation(p, system_prompt) for p in pairs]

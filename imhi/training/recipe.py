@@ -37,8 +37,11 @@ class DataSpec(Strict):
     tasks: list[str] | None = Field(default=None, description="keep only these tasks (default: all)")
     weight: float = Field(default=1.0, gt=0.0,
                           description="sampling multiplier: 0.5 keeps half the rows, 2 repeats them")
-    skip: int = Field(default=0, ge=0, description="skip the first N training rows (e.g. those an earlier stage used)")
-    limit: int | None = Field(default=None, ge=1, description="first N training rows after skip (before weight)")
+    balance_labels: bool = Field(default=False, description="after skip, interleave the labels of each task "
+                                 "(file order kept within a label), so a limit takes as many of each")
+    skip: int = Field(default=0, ge=0,
+                      description="skip the first N training rows of the file (e.g. those an earlier stage used)")
+    limit: int | None = Field(default=None, ge=1, description="first N training rows after skip and balancing (before weight)")
 
 
 class StageSpec(Strict):
