@@ -41,7 +41,8 @@ class DataSpec(Strict):
                                  "(file order kept within a label), so a limit takes as many of each")
     skip: int = Field(default=0, ge=0,
                       description="skip the first N training rows of the file (e.g. those an earlier stage used)")
-    limit: int | None = Field(default=None, ge=1, description="first N training rows after skip and balancing (before weight)")
+    limit: int | None = Field(default=None, ge=1,
+                              description="first N training rows after skip and balancing (before weight)")
 
 
 class StageSpec(Strict):
