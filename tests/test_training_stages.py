@@ -104,3 +104,19 @@ def test_fresh_stage_ignores_previous_adapter(tiny: tuple[Path, Path], tmp_path:
     second = run_stage(recipe, 1, first, callbacks=[snap])
     assert second.base == recipe.model
     assert all(torch.count_nonzero(v) == 0 for k, v in _lora(snap.begin).items() if "lora_B" in k)
+
+
+def test_config_hash_ignores_fields_left_at_default_but_not_changed_values() -> None:
+    from imhi.training.recipe import TrainRecipe
+    from imhi.training.stages import config_hash
+
+    def recipe(**data_extra: object) -> TrainRecipe:
+        return TrainRecipe.model_validate({
+            "name": "h", "model": {"path": "m"},
+            "stages": [{"data": [{"path": "d", **data_extra}], "sft": {"max_steps": 2}}]})
+
+    plain = config_hash(recipe(), 0)
+    # a recipe written before a field existed hashes like one that spells out its default
+    assert config_hash(recipe(balance_labels=False, skip=0, weight=1.0), 0) == plain
+    assert config_hash(recipe(skip=3), 0) != plain
+    assert config_hash(recipe(balance_labels=True), 0) != plain

@@ -45,10 +45,15 @@ def stage_dir(recipe: TrainRecipe, index: int) -> Path:
 
 
 def config_hash(recipe: TrainRecipe, index: int) -> str:
-    """Hash of everything that shapes stage ``index``'s weights (model, LoRA, stages so far)."""
-    data = {"model": recipe.model.model_dump(mode="json"), "lora": recipe.lora.model_dump(mode="json"),
-            "seed": recipe.seed, "system_prompt": recipe.system_prompt,
-            "stages": [s.model_dump(mode="json") for s in recipe.stages[: index + 1]]}
+    """Hash of everything that shapes stage ``index``'s weights (model, LoRA, stages so far).
+
+    Values left at their defaults are not hashed, so a new recipe field with a default (a
+    later imhi version) does not make finished stages look changed."""
+    def dump(m: Any) -> Any:
+        return m.model_dump(mode="json", exclude_defaults=True)
+
+    data = {"model": dump(recipe.model), "lora": dump(recipe.lora), "seed": recipe.seed,
+            "system_prompt": recipe.system_prompt, "stages": [dump(s) for s in recipe.stages[: index + 1]]}
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
