@@ -4,7 +4,8 @@ fixed reply latency, beside the ideal (concurrency ÷ latency) and a sequential 
 Starts tests/fakeserver.py in a subprocess; writes only under a temporary folder (or
 --work). Measures, with the whole pipeline in the loop (prompting, cache, parsing,
 filters, dataset writing):
-  2,000 rows at concurrency 16 and 64, 200 rows at concurrency 1;
+  2,000 rows at concurrency 16 and 64, 200 rows at concurrency 1 (the openai client on its
+  aiohttp transport, the default; at 64 also on httpx);
   the 2,000-row build again with a warm cache (requests sent: 0);
   with 100 rows added (exactly 100 sent);
   with one task's prompt edited (only that task's rows sent).
@@ -68,14 +69,15 @@ def server_requests(url: str) -> int:
         return int(json.load(resp)["requests"])
 
 
-def recipe(url: str, posts: Path, concurrency: int, prompts: Path, name: str) -> BuildRecipe:
+def recipe(url: str, posts: Path, concurrency: int, prompts: Path, name: str,
+           http_client: str = "aiohttp") -> BuildRecipe:
     data: dict[str, Any] = {
         "name": name, "mode": "teacher", "prompts_dir": str(prompts),
         "sources": [{"name": "bench", "format": "jsonl", "path": str(posts),
                      "columns": {"text": "text", "label": "label", "id": "id", "task": "task",
                                  "split": "split"}}],
         "teacher": {"model": "fake", "base_url": f"{url}/v1", "concurrency": concurrency,
-                    "max_tokens": 128},
+                    "max_tokens": 128, "http_client": http_client},
         "prompting": {"k": 1},
         # the judge is a second request per row: off here so rows = requests
         "filters": {"use": ["empty", "truncated", "no_reasoning", "correctness", "hedge",
@@ -108,9 +110,9 @@ def sequential(url: str, n: int) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def raw_loop(url: str, posts: Path, conc: int, lat: float) -> dict[str, Any]:
+def raw_loop(url: str, posts: Path, conc: int, lat: float, aiohttp: bool = False) -> dict[str, Any]:
     """The reference: a hand-written AsyncOpenAI + semaphore loop over the same prompts
-    (no cache, parsing, filters or writing)."""
+    (no cache, parsing, filters or writing), on the SDK's default httpx transport or aiohttp."""
     import asyncio
 
     import openai
@@ -127,7 +129,8 @@ def raw_loop(url: str, posts: Path, conc: int, lat: float) -> dict[str, Any]:
                                        select_shots(task, task.examples, 1, 0), cfg))
 
     async def run() -> float:
-        client = openai.AsyncOpenAI(api_key="x", base_url=f"{url}/v1", max_retries=0)
+        http = openai.DefaultAioHttpClient() if aiohttp else None
+        client = openai.AsyncOpenAI(api_key="x", base_url=f"{url}/v1", max_retries=0, http_client=http)
         sem = asyncio.Semaphore(conc)
 
         async def one(msgs: list[dict[str, str]]) -> None:
@@ -163,12 +166,14 @@ def main() -> None:
     print(json.dumps(report, indent=2))
 
 
-def _throughput(url: str, work: Path, rows: int, conc: int, lat: float, prompts: Path) -> dict[str, Any]:
+def _throughput(url: str, work: Path, rows: int, conc: int, lat: float, prompts: Path,
+                http_client: str = "aiohttp") -> dict[str, Any]:
     posts = work / f"posts-{rows}-{conc}.jsonl"
     make_posts(posts, rows)
-    res = timed_build(url, recipe(url, posts, conc, prompts, f"c{conc}"), work / f"run-c{conc}")
+    name = f"c{conc}" + ("" if http_client == "aiohttp" else f"-{http_client}")
+    res = timed_build(url, recipe(url, posts, conc, prompts, name, http_client), work / f"run-{name}")
     ideal = conc / lat
-    res.update(concurrency=conc, rows=rows, ideal_rps=ideal,
+    res.update(concurrency=conc, rows=rows, ideal_rps=ideal, http_client=http_client,
                pipeline_rps=round(res["sent"] / res["synth_s"], 1),
                build_rps=round(res["sent"] / res["wall_s"], 1))
     res["pipeline_pct_of_ideal"] = round(100 * res["pipeline_rps"] / ideal, 1)
@@ -183,7 +188,10 @@ def run_all(url: str, work: Path, rows: int, lat: float) -> dict[str, Any]:
     out["c1"] = _throughput(url, work, max(1, rows // 10), 1, lat, prompts)
     out["c16"] = _throughput(url, work, rows, 16, lat, prompts)
     out["c64"] = _throughput(url, work, rows, 64, lat, prompts)
+    out["c64_httpx"] = _throughput(url, work, rows, 64, lat, prompts, "httpx")
     out["raw_asyncopenai_semaphore_c64"] = raw_loop(url, work / f"posts-{rows}-64.jsonl", 64, lat)
+    out["raw_asyncopenai_semaphore_c64_aiohttp"] = raw_loop(url, work / f"posts-{rows}-64.jsonl", 64, lat,
+                                                            aiohttp=True)
     spec = recipe(url, work / f"posts-{rows}-64.jsonl", 64, prompts, "c64")
     out["warm_cache"] = timed_build(url, spec, work / "run-c64")
     make_posts(work / "posts-plus.jsonl", rows + 100)

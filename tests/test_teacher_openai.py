@@ -27,11 +27,23 @@ def _cfg(server: FakeOpenAI, **kw: object) -> TeacherConfig:
     return TeacherConfig.model_validate({**base, **kw})
 
 
-def test_faults_are_retried_and_replies_cached(tmp_path: Path) -> None:
+TRANSPORTS = pytest.mark.parametrize("http_client", ["aiohttp", "httpx"])
+
+
+def test_aiohttp_transport_is_used_by_default() -> None:
+    from imhi.teacher.openai_backend import http_client
+
+    client = http_client(TeacherConfig(model="m", base_url="http://127.0.0.1:1/v1"))
+    assert client is not None and "AioHttp" in type(client).__name__
+    assert http_client(TeacherConfig(model="m", http_client="httpx")) is None  # the SDK's own httpx
+
+
+@TRANSPORTS
+def test_faults_are_retried_and_replies_cached(tmp_path: Path, http_client: str) -> None:
     faults = {"F429": ["429:1", "429:0"], "F500": ["500", "500"], "FDROP": ["drop"],
               "FJSON": ["badjson"], "FEMPTY": ["empty"], "FSLOW": ["slow:5"]}
     with FakeOpenAI(faults=faults) as server:
-        teacher = make_teacher(_cfg(server), tmp_path / "cache.sqlite")
+        teacher = make_teacher(_cfg(server, http_client=http_client), tmp_path / "cache.sqlite")
         reqs = [_msgs(0, "F429"), _msgs(1, "F500"), _msgs(2, "FDROP"), _msgs(3, "FJSON"),
                 _msgs(4, "FEMPTY"), _msgs(5, "FSLOW"), _msgs(6)]
         t0 = time.perf_counter()
@@ -92,9 +104,11 @@ def test_rate_limit_requests_per_minute(tmp_path: Path) -> None:
         assert took >= 1.4, took
 
 
-def test_timeout_is_a_final_error(tmp_path: Path) -> None:
+@TRANSPORTS
+def test_timeout_is_a_final_error(tmp_path: Path, http_client: str) -> None:
     with FakeOpenAI(faults={"SLOW": ["slow:3"] * 5}) as server:
-        teacher = make_teacher(_cfg(server, timeout_s=0.3, max_retries=1), tmp_path / "c.sqlite")
+        teacher = make_teacher(_cfg(server, timeout_s=0.3, max_retries=1, http_client=http_client),
+                               tmp_path / "c.sqlite")
         replies = teacher.generate([_msgs(0, "SLOW"), _msgs(1)])
         assert replies[1].ok
         assert not replies[0].ok and "Timeout" in (replies[0].error or "")

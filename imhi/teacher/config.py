@@ -28,6 +28,9 @@ class TeacherConfig(Strict):
     retry_min_s: float = Field(default=0.5, ge=0)
     retry_max_s: float = Field(default=60.0, gt=0)
     timeout_s: float = Field(default=120.0, gt=0)
+    http_client: Literal["aiohttp", "httpx"] = Field(
+        default="aiohttp", description="transport of the openai client: aiohttp (less CPU per request at "
+        "high concurrency; falls back to httpx where the openai[aiohttp] extra is missing) or httpx")
     temperature: float = Field(default=0.0, ge=0)
     top_p: float | None = None
     max_tokens: int = Field(default=512, ge=1)
