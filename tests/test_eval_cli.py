@@ -55,6 +55,8 @@ def test_eval_recipe_end_to_end_and_resume(tmp_path: Path, tiny: Path, cli) -> N
         "models": [{"name": "a", "model": {"path": str(tiny)}, "max_new_tokens": 6},
                    {"name": "b", "model": {"path": str(tiny)}, "max_new_tokens": 3, "limit": 4}],
         "metrics": {"n_boot": 20},
+        "published": {"Paper-7B": {"dr": {"weighted_f1": 0.7614}, "sad": {"weighted_f1": 0.5}},
+                      "Other": {"dr": {"accuracy": 0.9}}},
         "sheet": {"per_task": 2}}))
     code, out, err = cli("eval", str(recipe))
     assert code == 0, err
@@ -66,6 +68,9 @@ def test_eval_recipe_end_to_end_and_resume(tmp_path: Path, tiny: Path, cli) -> N
         assert (run / name / "report.md").is_file()
     assert "| a | dr | 6 |" in (run / "comparison.md").read_text() and "comparison/weighted_f1/heatmap.png" in (
         run / "comparison.md").read_text()
+    wf1 = (run / "comparison" / "weighted_f1" / "comparison.md").read_text()
+    assert "| Paper-7B (published) | 0.761 |" in wf1 and "Other" not in wf1  # only the run's tasks, only wF1
+    assert "Paper-7B" not in (run / "comparison" / "unparsed_rate" / "comparison.md").read_text()
     assert load_workbook(run / "sheet" / "sheet.xlsx").sheetnames == ["Instructions", "Ratings"]
     before = (run / "a" / "generations.jsonl").read_text()
     assert cli("eval", str(recipe), "models.0.max_new_tokens=7")[0] == 0

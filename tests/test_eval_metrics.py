@@ -76,6 +76,22 @@ def test_score_generations_writes_scores_report_plots(tmp_path: Path) -> None:
     assert "| stage1 |" in table.read_text() and (tmp_path / "cmp" / "heatmap.png").is_file()
 
 
+def test_unchanged_scores_are_read_back_and_changes_recompute(tmp_path: Path) -> None:
+    gens, out = _gens(tmp_path / "g.jsonl"), tmp_path / "eval"
+    cfg = MetricsConfig(n_boot=0, plots=False)
+    first = score_generations(gens, out, cfg)
+    (out / "scores.json").write_text(json.dumps({"dr": {**first["dr"], "accuracy": 0.123}}))
+    # same rows, labels and settings: the stored scores come back (a marker proves no recompute)
+    assert score_generations(gens, out, cfg)["dr"]["accuracy"] == 0.123
+    # another setting, or another answer, computes again
+    assert score_generations(gens, out, cfg.model_copy(update={"n_boot": 10}))["dr"]["accuracy"] == 0.5
+    (out / "scores.json").write_text(json.dumps({"dr": {**first["dr"], "accuracy": 0.123}}))
+    rows = [json.loads(x) for x in gens.read_text().splitlines()]
+    rows[2]["prediction"] = "Yes, the poster suffers from depression. Reasoning: tired"
+    write_jsonl(gens, rows)
+    assert score_generations(gens, out, cfg.model_copy(update={"n_boot": 10}))["dr"]["accuracy"] == 0.75
+
+
 def test_bad_gold_label_names_row(tmp_path: Path) -> None:
     path = _gens(tmp_path / "g.jsonl")
     rows = [json.loads(x) for x in path.read_text().splitlines()]

@@ -41,6 +41,9 @@ class EvalRecipe(Strict):
     compare_metrics: list[str] = Field(default_factory=lambda: ["weighted_f1", "unparsed_rate"])
     sheet: SheetConfig | None = None
     prompts: str | None = None
+    published: dict[str, dict[str, dict[str, float]]] = Field(
+        default_factory=dict, description="scores from papers shown beside the models in comparison.md: "
+        "system → task → metric → value, on the same 0-1 scale as ours")
 
     @model_validator(mode="after")
     def _names(self) -> EvalRecipe:
@@ -74,6 +77,13 @@ def prepare_tests(recipe: EvalRecipe, run: Path) -> Path:
     return path
 
 
+def published_rows(recipe: EvalRecipe, metric: str) -> dict[str, dict[str, float]]:
+    """``"<system> (published)" → task → value`` for the systems that report ``metric``."""
+    rows = {f"{system} (published)": {t: m[metric] for t, m in tasks.items() if metric in m}
+            for system, tasks in recipe.published.items()}
+    return {name: vals for name, vals in rows.items() if vals}
+
+
 def run_eval(recipe: EvalRecipe) -> dict[str, dict[str, Any]]:
     """Generate with every model, score each, compare them; returns model → scores."""
     run = recipe.run_dir()
@@ -97,7 +107,7 @@ def run_eval(recipe: EvalRecipe) -> dict[str, dict[str, Any]]:
                                                       for t, s in results[name].items()]))
     runs = {name: run / _slug(name) for name in results}
     for metric in recipe.compare_metrics:
-        compare(runs, run / "comparison" / metric, metric)
+        compare(runs, run / "comparison" / metric, metric, published_rows(recipe, metric))
     head = f"# {recipe.name}: all models\n\n{summary_table(runs, recipe.compare_metrics)}\n\n"
     write_text(run / "comparison.md", head + "\n".join(
         (run / "comparison" / m / "comparison.md").read_text(encoding="utf-8")

@@ -115,11 +115,14 @@ def load_scores(path: Path) -> dict[str, Any]:
     return json.loads(p.read_text(encoding="utf-8"))
 
 
-def compare(runs: dict[str, Path], out_dir: Path, metric: str = "weighted_f1") -> Path:
-    """One table (and heat map) of ``metric`` across several models or stages × tasks."""
+def compare(runs: dict[str, Path], out_dir: Path, metric: str = "weighted_f1",
+            published: dict[str, dict[str, float]] | None = None) -> Path:
+    """One table (and heat map) of ``metric`` across several models or stages × tasks; rows of
+    ``published`` (name → task → value, e.g. a paper's figures) follow, on the run's tasks only."""
     data = {name: load_scores(path) for name, path in runs.items()}
     tasks = sorted({t for s in data.values() for t in s})
     rows = [[name, *(data[name].get(t, {}).get(metric) for t in tasks)] for name in data]
+    rows += [[name, *(vals.get(t) for t in tasks)] for name, vals in (published or {}).items()]
     out_dir.mkdir(parents=True, exist_ok=True)
     with (out_dir / "comparison.csv").open("w", newline="", encoding="utf-8") as fh:
         csv.writer(fh).writerows([["run", *tasks], *rows])

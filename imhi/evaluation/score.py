@@ -19,7 +19,7 @@ from imhi.evaluation.extract import DEFAULT_STEPS, EXTRACTORS, extract_many
 from imhi.evaluation.metrics import METRICS, score_task
 from imhi.evaluation.report import write_report
 from imhi.evaluation.textscore import BartScoreConfig, BertScoreConfig, bartscore, bertscore
-from imhi.io import InputError, read_jsonl, write_json, write_jsonl
+from imhi.io import InputError, read_jsonl, sha256_text, write_json, write_jsonl
 from imhi.tasks import TaskSpec, load_task, split_reasoning
 
 REQUIRED = ("id", "task", "prediction")
@@ -152,7 +152,9 @@ def score_generations(gen_path: Path, out_dir: Path, cfg: MetricsConfig | None =
     """Score ``gen_path`` into ``out_dir`` (scores.json, predictions.jsonl, report.md, plots).
 
     ``ids``: score only these rows (the current test file; a file answered for a larger
-    test set keeps its other rows for later)."""
+    test set keeps its other rows for later). Scores of the same rows, read as the same labels,
+    under the same metrics settings are read back from ``scores.key`` + ``scores.json`` instead
+    of computed again (BERTScore and BARTScore take minutes on a CPU)."""
     cfg = cfg or MetricsConfig()
     _check_cfg(cfg)
     gen_path, out_dir = Path(gen_path), Path(out_dir)
@@ -162,9 +164,38 @@ def score_generations(gen_path: Path, out_dir: Path, cfg: MetricsConfig | None =
     if not rows:
         raise InputError(gen_path, "no generations to score")
     tasks = extract_rows(rows, gen_path, cfg)
+    key = scores_key(rows, cfg)
+    done = _scored(out_dir, key)
+    if done is not None:
+        return done
     write_jsonl(out_dir / "predictions.jsonl", ({k: v for k, v in r.items() if k != "_row"} for r in rows))
     scores = compute_scores(rows, tasks, cfg)
     write_json(out_dir / "scores.json", scores)
     write_report(scores, out_dir, title=f"Evaluation of {rows[0].get('model') or gen_path.name}",
                  plots=cfg.plots)
+    (out_dir / "scores.key").write_text(key + "\n", encoding="utf-8")  # last: marks the scores complete
     return scores
+
+
+def scores_key(rows: list[dict[str, Any]], cfg: MetricsConfig) -> str:
+    """Fingerprint of what the scores depend on: the rows with their extracted labels, the
+    metrics settings and the version of this package."""
+    import json
+
+    from imhi import __version__
+
+    payload = {"cfg": cfg.model_dump(mode="json"), "version": __version__,
+               "rows": sorted(rows, key=lambda r: str(r.get("id")))}
+    return sha256_text(json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str))
+
+
+def _scored(out_dir: Path, key: str) -> dict | None:
+    """The scores already in ``out_dir`` if they were computed from the same rows and settings."""
+    import json
+
+    key_file, scores = out_dir / "scores.key", out_dir / "scores.json"
+    if not (key_file.is_file() and scores.is_file() and (out_dir / "report.md").is_file()):
+        return None
+    if key_file.read_text(encoding="utf-8").strip() != key:
+        return None
+    return json.loads(scores.read_text(encoding="utf-8"))
