@@ -8,6 +8,7 @@ writes into ``out_dir``: ``predictions.jsonl`` (each row with its extracted labe
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from pydantic import Field
 from imhi.config import Strict
 from imhi.evaluation.extract import DEFAULT_STEPS, EXTRACTORS, extract_many
 from imhi.evaluation.metrics import METRICS, score_task
-from imhi.evaluation.report import write_report
+from imhi.evaluation.report import load_scores, write_report
 from imhi.evaluation.textscore import BartScoreConfig, BertScoreConfig, bartscore, bertscore
 from imhi.io import InputError, read_jsonl, sha256_text, write_json, write_jsonl
 from imhi.tasks import TaskSpec, load_task, split_reasoning
@@ -180,8 +181,6 @@ def score_generations(gen_path: Path, out_dir: Path, cfg: MetricsConfig | None =
 def scores_key(rows: list[dict[str, Any]], cfg: MetricsConfig) -> str:
     """Fingerprint of what the scores depend on: the rows with their extracted labels, the
     metrics settings and the version of this package."""
-    import json
-
     from imhi import __version__
 
     payload = {"cfg": cfg.model_dump(mode="json"), "version": __version__,
@@ -191,11 +190,9 @@ def scores_key(rows: list[dict[str, Any]], cfg: MetricsConfig) -> str:
 
 def _scored(out_dir: Path, key: str) -> dict | None:
     """The scores already in ``out_dir`` if they were computed from the same rows and settings."""
-    import json
-
-    key_file, scores = out_dir / "scores.key", out_dir / "scores.json"
-    if not (key_file.is_file() and scores.is_file() and (out_dir / "report.md").is_file()):
+    key_file = out_dir / "scores.key"
+    if not (key_file.is_file() and (out_dir / "scores.json").is_file() and (out_dir / "report.md").is_file()):
         return None
     if key_file.read_text(encoding="utf-8").strip() != key:
         return None
-    return json.loads(scores.read_text(encoding="utf-8"))
+    return load_scores(out_dir)
