@@ -4,12 +4,14 @@ fixed reply latency, beside the ideal (concurrency ÷ latency) and a sequential 
 Starts tests/fakeserver.py in a subprocess; writes only under a temporary folder (or
 --work). Measures, with the whole pipeline in the loop (prompting, cache, parsing,
 filters, dataset writing):
-  2,000 rows at concurrency 16 and 64, 200 rows at concurrency 1 (the openai client on its
-  aiohttp transport, the default; at 64 also on httpx);
+  2,000 rows at concurrency 16 and 64, 200 rows at concurrency 1 (defaults: the openai client
+  on its aiohttp transport in one sender process); at 64 also with 2 sender processes, with the
+  client in this process (sender: inline) and on httpx, and a hand-written AsyncOpenAI +
+  semaphore loop in a fresh interpreter, each --repeats times interleaved (medians);
   the 2,000-row build again with a warm cache (requests sent: 0);
   with 100 rows added (exactly 100 sent);
   with one task's prompt edited (only that task's rows sent).
-Run: ``.venv/bin/python benchmarks/teacher_throughput.py [--rows 2000] [--latency 0.2]``.
+Run: ``.venv/bin/python benchmarks/teacher_throughput.py [--rows 2000] [--latency 0.2] [--repeats 3]``.
 """
 
 from __future__ import annotations
@@ -70,14 +72,15 @@ def server_requests(url: str) -> int:
 
 
 def recipe(url: str, posts: Path, concurrency: int, prompts: Path, name: str,
-           http_client: str = "aiohttp") -> BuildRecipe:
+           http_client: str = "aiohttp", sender: str = "process", processes: int = 1) -> BuildRecipe:
     data: dict[str, Any] = {
         "name": name, "mode": "teacher", "prompts_dir": str(prompts),
         "sources": [{"name": "bench", "format": "jsonl", "path": str(posts),
                      "columns": {"text": "text", "label": "label", "id": "id", "task": "task",
                                  "split": "split"}}],
         "teacher": {"model": "fake", "base_url": f"{url}/v1", "concurrency": concurrency,
-                    "max_tokens": 128, "http_client": http_client},
+                    "max_tokens": 128, "http_client": http_client, "sender": sender,
+                    "sender_processes": processes},
         "prompting": {"k": 1},
         # the judge is a second request per row: off here so rows = requests
         "filters": {"use": ["empty", "truncated", "no_reasoning", "correctness", "hedge",
@@ -93,7 +96,7 @@ def timed_build(url: str, spec: BuildRecipe, run: Path) -> dict[str, Any]:
     run_teacher(spec, run, run)
     wall = time.perf_counter() - t0
     manifest = json.loads((run / "manifest.json").read_text())
-    synth = sum(v for k, v in manifest["timings_s"].items() if k.startswith("task:"))
+    synth = manifest["timings_s"]["synthesis"]
     return {"sent": server_requests(url) - sent0, "wall_s": round(wall, 2),
             "synth_s": round(synth, 2), "kept": sum(manifest["counts"]["pairs"].values())}
 
@@ -108,6 +111,14 @@ def sequential(url: str, n: int) -> float:
         client.chat.completions.create(model="fake", messages=[
             {"role": "user", "content": f"sequential {i} correct answer is: Yes."}], max_tokens=128)
     return n / (time.perf_counter() - t0)
+
+
+def raw_loop_fresh(url: str, posts: Path, conc: int, lat: float, aiohttp: bool = False) -> dict[str, Any]:
+    """``raw_loop`` in a fresh interpreter, as a user's script would run it (this process has
+    built datasets by now: its larger heap makes GC pauses that would slow the loop)."""
+    args = [sys.executable, __file__, "--raw", url, str(posts), str(conc), str(lat)]
+    args += ["--aiohttp"] if aiohttp else []
+    return dict(json.loads(subprocess.run(args, check=True, capture_output=True, text=True).stdout))
 
 
 def raw_loop(url: str, posts: Path, conc: int, lat: float, aiohttp: bool = False) -> dict[str, Any]:
@@ -150,16 +161,21 @@ def raw_loop(url: str, posts: Path, conc: int, lat: float, aiohttp: bool = False
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--raw"]:
+        url, posts, conc, lat = sys.argv[2], Path(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+        print(json.dumps(raw_loop(url, posts, conc, lat, aiohttp="--aiohttp" in sys.argv)))
+        return
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=2000)
     ap.add_argument("--latency", type=float, default=0.2)
+    ap.add_argument("--repeats", type=int, default=3, help="c64 builds and loops per variant (median)")
     ap.add_argument("--work", type=Path, default=None)
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="imhi-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     server, url = start_server(args.latency, work)
     try:
-        report = run_all(url, work, args.rows, args.latency)
+        report = run_all(url, work, args.rows, args.latency, args.repeats)
     finally:
         server.kill()
     write_text(work / "results.json", json.dumps(report, indent=2))
@@ -167,13 +183,17 @@ def main() -> None:
 
 
 def _throughput(url: str, work: Path, rows: int, conc: int, lat: float, prompts: Path,
-                http_client: str = "aiohttp") -> dict[str, Any]:
+                http_client: str = "aiohttp", sender: str = "process", processes: int = 1,
+                tag: str = "") -> dict[str, Any]:
     posts = work / f"posts-{rows}-{conc}.jsonl"
     make_posts(posts, rows)
-    name = f"c{conc}" + ("" if http_client == "aiohttp" else f"-{http_client}")
-    res = timed_build(url, recipe(url, posts, conc, prompts, name, http_client), work / f"run-{name}")
+    name = f"c{conc}{tag}"
+    shutil.rmtree(work / f"run-{name}", ignore_errors=True)  # a cold cache each time
+    res = timed_build(url, recipe(url, posts, conc, prompts, name, http_client, sender, processes),
+                      work / f"run-{name}")
     ideal = conc / lat
-    res.update(concurrency=conc, rows=rows, ideal_rps=ideal, http_client=http_client,
+    res.update(concurrency=conc, rows=rows, ideal_rps=ideal, http_client=http_client, sender=sender,
+               sender_processes=processes,
                pipeline_rps=round(res["sent"] / res["synth_s"], 1),
                build_rps=round(res["sent"] / res["wall_s"], 1))
     res["pipeline_pct_of_ideal"] = round(100 * res["pipeline_rps"] / ideal, 1)
@@ -181,18 +201,33 @@ def _throughput(url: str, work: Path, rows: int, conc: int, lat: float, prompts:
     return res
 
 
-def run_all(url: str, work: Path, rows: int, lat: float) -> dict[str, Any]:
+def _median(runs: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    """The run with the median ``key`` (all runs' values listed beside it)."""
+    ranked = sorted(runs, key=lambda r: r[key])
+    return {**ranked[len(ranked) // 2], f"{key}_runs": [r[key] for r in runs]}
+
+
+def run_all(url: str, work: Path, rows: int, lat: float, repeats: int = 3) -> dict[str, Any]:
     prompts = work / "prompts"
     shutil.copytree(REPO / "prompts", prompts, dirs_exist_ok=True)
     out: dict[str, Any] = {"latency_s": lat, "sequential_rps": round(sequential(url, 25), 2)}
     out["c1"] = _throughput(url, work, max(1, rows // 10), 1, lat, prompts)
     out["c16"] = _throughput(url, work, rows, 16, lat, prompts)
-    out["c64"] = _throughput(url, work, rows, 64, lat, prompts)
-    out["c64_httpx"] = _throughput(url, work, rows, 64, lat, prompts, "httpx")
-    out["raw_asyncopenai_semaphore_c64"] = raw_loop(url, work / f"posts-{rows}-64.jsonl", 64, lat)
-    out["raw_asyncopenai_semaphore_c64_aiohttp"] = raw_loop(url, work / f"posts-{rows}-64.jsonl", 64, lat,
-                                                            aiohttp=True)
-    spec = recipe(url, work / f"posts-{rows}-64.jsonl", 64, prompts, "c64")
+    posts64 = work / f"posts-{rows}-64.jsonl"
+    variants = {"c64": {}, "c64_2_senders": {"processes": 2, "tag": "-p2"},
+                "c64_inline": {"sender": "inline", "tag": "-inline"},
+                "c64_httpx": {"http_client": "httpx", "tag": "-httpx"}}
+    runs: dict[str, list[dict[str, Any]]] = {k: [] for k in [*variants, "raw_httpx", "raw_aiohttp"]}
+    for _ in range(repeats):  # interleaved, so a noisy minute touches every variant alike
+        for name, kw in variants.items():
+            runs[name].append(_throughput(url, work, rows, 64, lat, prompts, **kw))
+        runs["raw_httpx"].append(raw_loop_fresh(url, posts64, 64, lat))
+        runs["raw_aiohttp"].append(raw_loop_fresh(url, posts64, 64, lat, aiohttp=True))
+    for name in variants:
+        out[name] = _median(runs[name], "pipeline_pct_of_ideal")
+    out["raw_asyncopenai_semaphore_c64"] = _median(runs["raw_httpx"], "pct_of_ideal")
+    out["raw_asyncopenai_semaphore_c64_aiohttp"] = _median(runs["raw_aiohttp"], "pct_of_ideal")
+    spec = recipe(url, posts64, 64, prompts, "c64")
     out["warm_cache"] = timed_build(url, spec, work / "run-c64")
     make_posts(work / "posts-plus.jsonl", rows + 100)
     out["plus_100_rows"] = timed_build(url, recipe(url, work / "posts-plus.jsonl", 64, prompts, "c64"),

@@ -161,15 +161,18 @@ def _endpoint_run(cfg: GenerationConfig, todo: list[dict[str, Any]], out_path: P
     tcfg = cfg.endpoint.model_copy(update={"max_tokens": cfg.max_new_tokens})
     client = make_teacher(tcfg, out_path.with_name(out_path.stem + ".cache.sqlite"))
     stats = GenStats()
-    for start in range(0, len(todo), max(cfg.batch_size, 1) * 8):
-        chunk = todo[start:start + max(cfg.batch_size, 1) * 8]
-        replies = client.generate([chat_messages(r, cfg.system_prompt) for r in chunk], desc="generate")
-        for row, reply in zip(chunk, replies, strict=True):
-            if reply.text is None:
-                continue  # an error: left out, so a rerun retries it
-            write(row, reply.text)
-            stats.rows += 1
-            stats.new_tokens += int((reply.usage or {}).get("completion_tokens", 0))
+    try:
+        for start in range(0, len(todo), max(cfg.batch_size, 1) * 8):
+            chunk = todo[start:start + max(cfg.batch_size, 1) * 8]
+            replies = client.generate([chat_messages(r, cfg.system_prompt) for r in chunk], desc="generate")
+            for row, reply in zip(chunk, replies, strict=True):
+                if reply.text is None:
+                    continue  # an error: left out, so a rerun retries it
+                write(row, reply.text)
+                stats.rows += 1
+                stats.new_tokens += int((reply.usage or {}).get("completion_tokens", 0))
+    finally:
+        client.close()
     return stats
 
 

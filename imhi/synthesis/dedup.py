@@ -12,23 +12,29 @@ import zlib
 
 import numpy as np
 
-PRIME = (1 << 61) - 1
+# MinHash permutations h(x) = (a·x + b) mod p over p = 2^31 − 1 with a, b drawn from [0, p):
+# a 2-universal family whose products fit in uint64. (a < 2^31 with p = 2^61 − 1, as before,
+# made h nearly monotone in x, so all 64 minima fell on the same few shingles: estimates were
+# far off and every row met dozens of false LSH candidates.)
+PRIME = (1 << 31) - 1
 _RNG = np.random.default_rng(20240521)
 PERMS = 64
 BANDS = 16
-A = _RNG.integers(1, 1 << 31, size=PERMS, dtype=np.uint64)
-B = _RNG.integers(0, 1 << 31, size=PERMS, dtype=np.uint64)
+A = _RNG.integers(1, PRIME, size=PERMS, dtype=np.uint64)
+B = _RNG.integers(0, PRIME, size=PERMS, dtype=np.uint64)
+_NON_WORD = re.compile(r"\W+")  # CJK characters are word characters too
+_CJK = re.compile("[\u4e00-\u9fff]")
 
 
 def norm(text: str) -> str:
-    """Lowercase, keep letters/digits/CJK, collapse spaces (the exact-duplicate key)."""
-    return re.sub(r"\s+", " ", re.sub(r"[^\w\u4e00-\u9fff]+", " ", text.lower())).strip()
+    """Lowercase, keep letters/digits/CJK, collapse the rest to single spaces (the exact-duplicate key)."""
+    return _NON_WORD.sub(" ", text.lower()).strip()
 
 
 def shingles(text: str) -> set[int]:
     """crc32 hashes of word 3-grams, or character 4-grams when the text is mostly CJK."""
     t = norm(text)
-    cjk = sum("\u4e00" <= c <= "\u9fff" for c in t) > len(t) / 3
+    cjk = len(_CJK.findall(t)) > len(t) / 3
     if cjk:
         t = t.replace(" ", "")
         grams = [t[i:i + 4] for i in range(max(1, len(t) - 3))]
@@ -36,6 +42,13 @@ def shingles(text: str) -> set[int]:
         words = t.split()
         grams = [" ".join(words[i:i + 3]) for i in range(max(1, len(words) - 2))]
     return {zlib.crc32(g.encode()) for g in grams}
+
+
+def _minhash(text: str) -> tuple[set[int], np.ndarray]:
+    """The text's shingle set and its MinHash signature (PERMS values)."""
+    sh = shingles(text)
+    x = np.fromiter(sh, dtype=np.uint64, count=len(sh)) % PRIME if sh else np.zeros(1, np.uint64)
+    return sh, ((x[None, :] * A[:, None] + B[:, None]) % PRIME).min(axis=1)
 
 
 def jaccard(a: set[int], b: set[int]) -> float:
@@ -58,13 +71,18 @@ class NearDuplicateIndex:
         self.sigs = np.zeros((0, PERMS), dtype=np.uint64)
         self.exact: dict[str, str] = {}
         self._memo: tuple[str, set[int], np.ndarray] | None = None
+        self._prepared: dict[str, tuple[set[int], np.ndarray]] = {}
+
+    def prepare(self, text: str) -> None:
+        """Compute a text's shingles and MinHash ahead of ``match``/``add`` (e.g. while other
+        replies are still in flight); kept until that text is matched."""
+        if text not in self._prepared:
+            self._prepared[text] = _minhash(text)
 
     def _signature(self, text: str) -> tuple[set[int], np.ndarray]:
         if self._memo and self._memo[0] == text:
             return self._memo[1], self._memo[2]
-        sh = shingles(text)
-        x = np.fromiter(sh, dtype=np.uint64, count=len(sh)) if sh else np.zeros(1, np.uint64)
-        sig = ((x[None, :] * A[:, None] + B[:, None]) % PRIME).min(axis=1)
+        sh, sig = self._prepared.pop(text, None) or _minhash(text)
         self._memo = (text, sh, sig)
         return sh, sig
 

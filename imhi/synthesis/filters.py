@@ -73,23 +73,76 @@ class Context:
     index: NearDuplicateIndex = field(default_factory=NearDuplicateIndex)
 
 
-HEDGES = re.compile(
+class Phrases:
+    """A case-insensitive search for a ``|``-list of phrases, written in lower case.
+
+    Python's regex engine tries every alternative at every position when they start with
+    ``\\b`` or run case-insensitively (~250 µs an explanation for the three lists below). So the
+    lower-cased text is searched with the leading ``\\b`` taken off each alternative, which lets
+    the engine skip to positions where a phrase can start (~40 µs); a hit whose alternative
+    wanted that boundary and lacks it, or text whose lower case changes length, is handed to
+    the full pattern from there on, so the result is the full pattern's.
+    """
+
+    def __init__(self, pattern: str) -> None:
+        self.full = re.compile(pattern, re.IGNORECASE)
+        alts = _top_level(pattern)
+        self.fast = re.compile("|".join(f"(?P<b{i}>{a[2:]})" if a.startswith(r"\b") else f"(?:{a})"
+                                        for i, a in enumerate(alts)))
+
+    def search(self, text: str) -> str | None:
+        """The first phrase found (as written in ``text``), or None."""
+        low = text.lower()
+        if len(low) != len(text):
+            m = self.full.search(text)
+            return m.group(0) if m else None
+        m = self.fast.search(low)
+        if m is None:
+            return None
+        if m.lastgroup and m.start() and (low[m.start() - 1].isalnum() or low[m.start() - 1] == "_"):
+            full = self.full.search(text, m.start())
+            return full.group(0) if full else None
+        return text[m.start():m.end()]
+
+
+def _top_level(pattern: str) -> list[str]:
+    """Split a pattern at the ``|`` that are outside any group."""
+    out, depth, cur, esc = [], 0, "", False
+    for ch in pattern:
+        if esc:
+            cur, esc = cur + ch, False
+            continue
+        if ch == "\\":
+            esc = True
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            out.append(cur)
+            cur = ""
+            continue
+        cur += ch
+    return [*out, cur]
+
+
+HEDGES = Phrases(
     r"not (?:possible|able) to (?:determine|tell|say|know)|impossible to (?:determine|tell|say)|"
     r"cannot be (?:determined|concluded|inferred)|(?:can ?not|can't|unable to) (?:determine|conclude)|"
     r"not enough (?:information|evidence|context) to|insufficient (?:information|evidence)|"
     r"difficult to (?:determine|say)|hard to (?:determine|say)|no (?:clear )?way to (?:know|tell)|"
-    r"无法(?:确定|判断|得知)|不能确定|难以(?:判断|确定)|信息不足", re.IGNORECASE)
-ECHOES = re.compile(
+    r"无法(?:确定|判断|得知)|不能确定|难以(?:判断|确定)|信息不足")
+ECHOES = Phrases(
     r"\bthe response\b|\bthe responses\b|\bthe post you (?:gave|provided|shared|sent)|"
     r"\bthe (?:given|provided|correct) (?:answer|label)\b|\bas an ai\b|\blanguage model\b|"
     r"\bthe (?:instructions?|prompt)\b|correct answer is|\byou (?:asked|provided|gave)\b|"
-    r"作为(?:一个)?(?:AI|人工智能)|你提供的|给定的答案|正确答案是|回复中", re.IGNORECASE)
-OTHER_EXAMPLES = re.compile(
+    r"作为(?:一个)?(?:ai|人工智能)|你提供的|给定的答案|正确答案是|回复中")
+OTHER_EXAMPLES = Phrases(
     r"\b(?:same|similar) (?:reasoning|explanation|analysis|logic) as\b|"
     r"\b(?:first|second|third|previous|above|earlier|preceding|last|other) (?:example|sample|case)s?\b|"
     r"\bas in (?:the )?(?:example|previous|above)\b|\bexample (?:\d+|one|two|three)\b|"
     r"同上|上一个(?:例子|帖子|示例)|(?:第[一二三]|前面的|上面的)(?:个)?(?:例子|示例)|与示例",
-    re.IGNORECASE)
+)
 TERMINAL = tuple(".!?。！？…)）]\"'”’」』*")
 
 
@@ -136,19 +189,19 @@ def correctness(c: Candidate, ctx: Context) -> str | None:
 def hedge(c: Candidate, ctx: Context) -> str | None:
     """Hedges that contradict a forced label ("not possible to determine")."""
     m = HEDGES.search(c.explanation)
-    return f"hedge: '{m.group(0)}'" if m else None
+    return f"hedge: '{m}'" if m else None
 
 
 def prompt_echo(c: Candidate, ctx: Context) -> str | None:
     """Talk about the prompt or the response instead of the post."""
     m = ECHOES.search(c.explanation)
-    return f"prompt echo: '{m.group(0)}'" if m else None
+    return f"prompt echo: '{m}'" if m else None
 
 
 def example_reference(c: Candidate, ctx: Context) -> str | None:
     """References to other (few-shot) examples."""
     m = OTHER_EXAMPLES.search(c.explanation)
-    return f"refers to another example: '{m.group(0)}'" if m else None
+    return f"refers to another example: '{m}'" if m else None
 
 
 def length(c: Candidate, ctx: Context) -> str | None:

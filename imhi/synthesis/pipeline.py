@@ -9,8 +9,10 @@ same dataset.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,6 +69,77 @@ def _judge(judge: Teacher, task: TaskSpec, cands: list[Candidate], stats: TaskSt
         c.judge, c.judge_error = (parse_judge(task, r.text), None) if r.ok else (None, r.error)
 
 
+class Round:
+    """One task's pass over its pending posts: requests out, replies in, rows kept or retried.
+
+    Replies are parsed and row-filtered as they arrive. Without a judge or quality gate the
+    duplicate filters run as they arrive too, in post order (a watermark advances over the
+    rows answered so far), so a rerun keeps exactly the same rows; with one, the survivors
+    are judged and scored in a batch when the round's replies are in.
+    """
+
+    def __init__(self, run: TaskRun, posts: list[Post], attempt: int) -> None:
+        self.run, self.posts, self.attempt = run, posts, attempt
+        self.verdicts: list[tuple[str, str] | None] = [None] * len(posts)
+        self.known = [False] * len(posts)
+        self.cands: list[Candidate | None] = [None] * len(posts)
+        self.retry: list[Post] = []
+        self.next = 0  # posts before this index are settled
+        self.incremental = not run.late
+
+    def requests(self) -> Iterator[list[dict[str, str]]]:
+        """The posts' prompts, rendered lazily (sending starts before the last one exists)."""
+        run = self.run
+        explain = run.pcfg.mode == "explain"
+        for p in self.posts:
+            yield build_messages(run.task, p.text, p.label if explain else None, run.shots[run.alt(p)],
+                                 run.pcfg)
+
+    def handle(self, i: int, reply: Reply) -> None:
+        """One reply: parse, row filters, and settle every row up to the first unanswered one."""
+        run, post = self.run, self.posts[i]
+        run.result.stats.usage(reply.usage, reply.cached)
+        if not reply.ok:
+            self.verdicts[i] = ("teacher_error", reply.error or "no reply")
+        else:
+            self.cands[i] = c = _candidate(run.task, post, reply)
+            self.verdicts[i] = first_failure(c, run.ctx, run.row_filters)
+            if self.verdicts[i] is None and "near_duplicate" in run.set_filters:
+                run.ctx.index.prepare(c.explanation)  # its MinHash, while replies are in flight
+        self.known[i] = True
+        if self.incremental:
+            while self.next < len(self.posts) and self.known[self.next]:
+                self._settle(self.next)
+                self.next += 1
+
+    def finish(self) -> list[Post]:
+        """Late filters (judge, quality) if any, settle the rest; the posts to try again."""
+        if not self.incremental:
+            alive = [c for c, v in zip(self.cands, self.verdicts, strict=True) if c is not None and v is None]
+            self.run.late_filters(alive, self.verdicts, self.cands)
+        for i in range(self.next, len(self.posts)):
+            self._settle(i)
+        self.next = len(self.posts)
+        return self.retry
+
+    def _settle(self, i: int) -> None:
+        """Duplicate filters, then keep or reject the row (in post order)."""
+        run, post, c = self.run, self.posts[i], self.cands[i]
+        verdict = self.verdicts[i] if self.known[i] else ("teacher_error", "no reply")
+        if verdict is None and c is not None:
+            verdict = first_failure(c, run.ctx, run.set_filters)
+        if verdict is None and c is not None:
+            run.keep(post, c)
+            return
+        name, reason = verdict or ("teacher_error", "no reply")
+        final = self.attempt == run.fcfg.regenerations or name == "teacher_error"  # a failed call:
+        run.result.rejected.append(_rejection(post, c, name, reason, self.attempt, final))  # next run
+        if final:
+            run.result.stats.drop(name)
+        else:
+            self.retry.append(post)
+
+
 class TaskRun:
     """One task's synthesis: rounds of generate → parse → filter until kept or out of tries."""
 
@@ -79,59 +152,28 @@ class TaskRun:
         self.ctx = Context(fcfg)
         self.row_filters = [n for n in fcfg.use if n not in (NEEDS_JUDGE, "quality", *STATEFUL)]
         self.set_filters = [n for n in fcfg.use if n in STATEFUL]
+        self.late = [n for n in fcfg.use if n == NEEDS_JUDGE or (n == "quality" and scorer)]
         self.result = TaskResult(stats=TaskStats(task=task.name))
+        self._alts: dict[str, int] = {}
 
-    def run(self, posts: list[Post]) -> TaskResult:
-        t0 = time.perf_counter()
-        self.result.stats.posts = len(posts)
-        pending = posts
-        for attempt in range(self.fcfg.regenerations + 1):
-            if not pending:
-                break
-            if attempt:
-                self.result.stats.regenerations += len(pending)
-            pending = self._round(pending, attempt)
-        self.result.stats.kept = len(self.result.kept)
-        self.result.stats.seconds = time.perf_counter() - t0
-        return self.result
-
-    def _alt(self, post: Post) -> int:
+    def alt(self, post: Post) -> int:
         """0: the task's shots; 1: the alternate set, for a post that is one of the shots."""
-        return int(bool(self.shot_texts) and norm(post.text) in self.shot_texts)
+        if post.id not in self._alts:
+            self._alts[post.id] = int(bool(self.shot_texts) and norm(post.text) in self.shot_texts)
+        return self._alts[post.id]
 
-    def _override(self, attempt: int) -> dict[str, Any] | None:
+    def override(self, attempt: int) -> dict[str, Any] | None:
         if attempt == 0:
             return None
-        return {"temperature": self.fcfg.regen_temperature,
-                "seed": (self.teacher.cfg.seed or 0) + attempt}
+        return {"temperature": self.fcfg.regen_temperature, "seed": (self.teacher.cfg.seed or 0) + attempt}
 
-    def _round(self, posts: list[Post], attempt: int) -> list[Post]:
-        """One pass over ``posts``; returns the posts to try again."""
-        explain = self.pcfg.mode == "explain"
-        requests = [build_messages(self.task, p.text, p.label if explain else None,
-                                   self.shots[self._alt(p)], self.pcfg) for p in posts]
-        over = self._override(attempt)
-        desc = self.task.name + (f" (retry {attempt})" if attempt else "")
-        verdicts: dict[str, tuple[str, str] | None] = {}
-        cands: dict[str, Candidate] = {}
+    def keep(self, post: Post, c: Candidate) -> None:
+        self.result.kept[post.id] = c.explanation
+        self.result.hashes[post.id] = self.hashes[self.alt(post)]
+        self.ctx.index.add(post.id, c.explanation)
 
-        def handle(i: int, reply: Reply) -> None:
-            # runs as each reply arrives: parsing and row filters overlap the network wait
-            post = posts[i]
-            self.result.stats.usage(reply.usage, reply.cached)
-            if not reply.ok:
-                verdicts[post.id] = ("teacher_error", reply.error or "no reply")
-                return
-            cands[post.id] = c = _candidate(self.task, post, reply)
-            verdicts[post.id] = first_failure(c, self.ctx, self.row_filters)
-
-        self.teacher.generate(requests, desc=desc, overrides=[over] * len(posts) if over else None,
-                              on_reply=handle)
-        self._late_filters([cands[p.id] for p in posts if p.id in cands and verdicts.get(p.id) is None],
-                           verdicts)
-        return self._settle(posts, cands, verdicts, attempt)
-
-    def _late_filters(self, alive: list[Candidate], verdicts: dict[str, tuple[str, str] | None]) -> None:
+    def late_filters(self, alive: list[Candidate], verdicts: list[tuple[str, str] | None],
+                     cands: list[Candidate | None]) -> None:
         """Judge and quality score the survivors, in a batch each."""
         if NEEDS_JUDGE in self.fcfg.use and alive:
             _judge(self.judge, self.task, alive, self.result.stats)
@@ -139,32 +181,43 @@ class TaskRun:
             for c, s in zip(alive, self.scorer(self.task, alive), strict=True):
                 c.score = s
         late = [n for n in self.fcfg.use if n in (NEEDS_JUDGE, "quality")]
-        for c in alive:
-            verdicts[c.id] = first_failure(c, self.ctx, late)
+        for i, c in enumerate(cands):
+            if c is not None and verdicts[i] is None:
+                verdicts[i] = first_failure(c, self.ctx, late)
 
-    def _settle(self, posts: list[Post], cands: dict[str, Candidate],
-                verdicts: dict[str, tuple[str, str] | None], attempt: int) -> list[Post]:
-        """Duplicate filters in post order; keep or reject each row."""
-        retry: list[Post] = []
-        last = attempt == self.fcfg.regenerations
-        for post in posts:
-            c = cands.get(post.id)
-            verdict = verdicts.get(post.id, ("teacher_error", "no reply"))
-            if verdict is None and c is not None:
-                verdict = first_failure(c, self.ctx, self.set_filters)
-            if verdict is None and c is not None:
-                self.result.kept[post.id] = c.explanation
-                self.result.hashes[post.id] = self.hashes[self._alt(post)]
-                self.ctx.index.add(post.id, c.explanation)
-                continue
-            name, reason = verdict or ("teacher_error", "no reply")
-            final = last or name == "teacher_error"  # a failed call is retried by the next run
-            self.result.rejected.append(_rejection(post, c, name, reason, attempt, final))
-            if final:
-                self.result.stats.drop(name)
-            else:
-                retry.append(post)
-        return retry
+
+def run_rounds(runs: list[tuple[TaskRun, list[Post]]], teacher: Teacher, regenerations: int) -> float:
+    """Every task's rounds together: round r of all tasks is one stream of requests (one ramp-up
+    and one tail instead of one per task), its replies dispatched to their task. Returns seconds."""
+    t0 = time.perf_counter()
+    for run, posts in runs:
+        run.result.stats.posts = len(posts)
+    pending = {id(run): posts for run, posts in runs}
+    for attempt in range(regenerations + 1):
+        rounds = [Round(run, pending[id(run)], attempt) for run, _ in runs if pending[id(run)]]
+        if not rounds:
+            break
+        if attempt:
+            for r in rounds:
+                r.run.result.stats.regenerations += len(r.posts)
+        starts = list(itertools.accumulate([len(r.posts) for r in rounds], initial=0))
+
+        def dispatch(i: int, reply: Reply, rounds: list[Round] = rounds, starts: list[int] = starts) -> None:
+            k = bisect.bisect_right(starts, i) - 1
+            rounds[k].handle(i - starts[k], reply)
+
+        overrides = [r.run.override(attempt) for r in rounds for _ in r.posts]
+        names = ", ".join(r.run.task.name for r in rounds)
+        teacher.generate(itertools.chain.from_iterable(r.requests() for r in rounds),
+                         desc=names + (f" (retry {attempt})" if attempt else ""),
+                         overrides=overrides if attempt else None, on_reply=dispatch, total=starts[-1])
+        for r in rounds:
+            pending[id(r.run)] = r.finish()
+    took = time.perf_counter() - t0
+    for run, _ in runs:
+        run.result.stats.kept = len(run.result.kept)
+        run.result.stats.seconds = took
+    return took
 
 
 def shot_sets(task: TaskSpec, pool: list[Example], pcfg: PromptConfig) -> tuple[list[Example], list[Example]]:
@@ -195,14 +248,16 @@ def run_teacher(recipe: BuildRecipe, base_dir: Path, run_dir: Path | None = None
     cache = Path(recipe.cache) if recipe.cache else run_dir / "teacher_cache.sqlite"
     teacher = make_teacher(recipe.teacher, cache)
     judge = make_teacher(recipe.filters.judge, cache) if recipe.filters.judge else teacher
-    results: dict[str, TaskResult] = {}
-    for name in names:
-        posts = [p for s in SPLITS for p in splits[s] if p.task == name]
-        shots = shot_sets(tasks[name], pools.get(name, []), recipe.prompting)
-        results[name] = TaskRun(tasks[name], shots, recipe.prompting, recipe.filters, teacher, judge,
-                                scorer).run(posts)
-        manifest.time(f"task:{name}", results[name].stats.seconds)
-    _write(recipe, run_dir, manifest, splits, tasks, results, teacher)
+    try:
+        runs = [(TaskRun(tasks[n], shot_sets(tasks[n], pools.get(n, []), recipe.prompting), recipe.prompting,
+                         recipe.filters, teacher, judge, scorer),
+                 [p for s in SPLITS for p in splits[s] if p.task == n]) for n in names]
+        manifest.time("synthesis", run_rounds(runs, teacher, recipe.filters.regenerations))
+        results = {run.task.name: run.result for run, _ in runs}
+        _write(recipe, run_dir, manifest, splits, tasks, results, teacher)
+    finally:
+        for t in {id(teacher): teacher, id(judge): judge}.values():
+            t.close()
     return run_dir
 
 

@@ -1,5 +1,5 @@
 """The teacher build report: per task posts in, kept, dropped per filter, regenerations,
-tokens, cost (from a configurable price table) and wall time.
+tokens, cost (from a configurable price table); wall time of the synthesis.
 
 Writes ``build_report.md`` into the run folder (via the caller).
 """
@@ -83,13 +83,16 @@ def render(name: str, teacher: str, kind: str, stats: list[TaskStats], cfg: Repo
     """Markdown report: one row per task plus a drop table per filter."""
     lines = [f"# Build report: {name}", "", f"Mode: teacher ({kind}: `{teacher}`).", "",
              "| task | posts in | kept | dropped | regenerations | requests (cached) | prompt tok "
-             "| completion tok | cost $ | wall s |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| completion tok | cost $ |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for s in stats:
         c = cost(s, teacher, kind, cfg)
         lines.append(f"| {s.task} | {s.posts} | {s.kept} | {sum(s.dropped.values())} | "
                      f"{s.regenerations} | {s.requests} ({s.cached}) | {s.prompt_tokens} | "
-                     f"{s.completion_tokens} | {'n/a' if c is None else f'{c:.4f}'} | {s.seconds:.1f} |")
+                     f"{s.completion_tokens} | {'n/a' if c is None else f'{c:.4f}'} |")
+    if stats:
+        lines += ["", f"Wall time of the synthesis: {max(s.seconds for s in stats):.1f} s (the tasks' "
+                  "requests go out together, one stream per round)."]
     names = [*filters, *sorted({k for s in stats for k in s.dropped} - set(filters))]
     used = [n for n in names if any(s.dropped.get(n) for s in stats)]
     if used:

@@ -8,7 +8,7 @@ is committed as it arrives, so a killed run resends nothing that was answered.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -32,9 +32,14 @@ OnReply = Callable[[Job, Reply], None]
 
 
 class Backend(Protocol):
-    """Sends jobs and reports each reply (text or final error) through ``on_reply``."""
+    """Sends jobs and reports each reply (text or final error) through ``on_reply``.
 
-    def send(self, jobs: list[Job], on_reply: OnReply) -> None: ...
+    ``jobs`` may be a lazy iterator: a backend that can start sending before it has seen them
+    all (the OpenAI endpoint) should, the others may take them all first."""
+
+    def send(self, jobs: Iterable[Job], on_reply: OnReply) -> None: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -73,57 +78,26 @@ class Teacher:
         key = request_key(self.cfg.endpoint(), self.cfg.model, sent, params)
         return Job(key=key, messages=sent, params=params)
 
-    def generate(self, requests: list[list[dict[str, str]]], desc: str = "",
-                 overrides: list[dict[str, Any]] | None = None,
-                 on_reply: Callable[[int, Reply], None] | None = None) -> list[Reply]:
+    def generate(self, requests: Iterable[list[dict[str, str]]], desc: str = "",
+                 overrides: Sequence[dict[str, Any] | None] | None = None,
+                 on_reply: Callable[[int, Reply], None] | None = None,
+                 total: int | None = None) -> list[Reply]:
         """One reply per request, in order; cached replies are not sent again.
 
-        ``on_reply(index, reply)``, if given, sees each reply as soon as it is known (cached
-        ones first), so a caller can parse and filter while other requests are in flight.
+        ``requests`` may be lazy: they are rendered, keyed and looked up in the cache block by
+        block while earlier blocks are already in flight. ``on_reply(index, reply)``, if given,
+        sees each reply as soon as it is known (cached ones at once), so a caller can parse and
+        filter while other requests are in flight. ``total`` sizes the progress bar.
         """
-        jobs = [self.job(m, overrides[i] if overrides else None) for i, m in enumerate(requests)]
-        found = self.cache.get_many([j.key for j in jobs])
-        replies: dict[str, Reply] = {k: Reply(text=v["text"], usage=v["usage"], cached=True, key=k,
-                                              finish_reason=v["finish_reason"])
-                                     for k, v in found.items()}
-        todo = list({j.key: j for j in jobs if j.key not in replies}.values())
-        self.stats.cached += len(jobs) - len(todo)
-        where: dict[str, list[int]] = {}
-        for i, j in enumerate(jobs):
-            if j.key in replies:
-                if on_reply:
-                    on_reply(i, replies[j.key])
-            else:
-                where.setdefault(j.key, []).append(i)
-        if todo:
-            self._send(todo, replies, desc, where if on_reply else None, on_reply)
-        return [replies[j.key] for j in jobs]
-
-    def _send(self, todo: list[Job], replies: dict[str, Reply], desc: str,
-              where: dict[str, list[int]] | None = None,
-              notify: Callable[[int, Reply], None] | None = None) -> None:
+        if total is None and isinstance(requests, Sized):
+            total = len(requests)
+        run = _Run(self, on_reply)
         disable = os.environ.get("IMHI_NO_PROGRESS") == "1" or None
-        with tqdm(total=len(todo), desc=desc or "teacher", unit="req", mininterval=0.5,
-                  disable=disable) as bar:
-            def on_reply(job: Job, reply: Reply) -> None:
-                reply.key = job.key
-                self._count(reply)
-                if reply.ok:
-                    self.cache.put(job.key, reply.text or "", reply.usage, reply.finish_reason,
-                                   self.cfg.model)
-                replies[job.key] = reply
-                bar.update(1)
-                if notify and where:
-                    for i in where.get(job.key, ()):
-                        notify(i, reply)
-
-            self.backend.send(todo, on_reply)
-        for job in todo:  # a backend that lost a job still yields one reply per row
-            if job.key not in replies:
-                replies[job.key] = Reply(error="no reply from backend", key=job.key)
-                for i in (where or {}).get(job.key, ()):
-                    assert notify is not None
-                    notify(i, replies[job.key])
+        with tqdm(total=total, desc=desc or "teacher", unit="req", mininterval=0.5,
+                  disable=disable) as run.bar:
+            self.backend.send(run.todo(requests, overrides), run.answered)
+        run.settle_lost()
+        return [run.replies[j.key] for j in run.jobs]
 
     def _count(self, reply: Reply) -> None:
         self.stats.sent += 1
@@ -135,4 +109,74 @@ class Teacher:
             self.stats.error_kinds[kind] = self.stats.error_kinds.get(kind, 0) + 1
 
     def close(self) -> None:
+        """Stop the backend (a sender process, if any) and close the cache."""
+        self.backend.close()
         self.cache.close()
+
+
+BLOCK = 64  # requests rendered and looked up in the cache at a time
+
+
+class _Run:
+    """The state of one ``Teacher.generate`` call: jobs so far, replies by key, waiting rows."""
+
+    def __init__(self, teacher: Teacher, notify: Callable[[int, Reply], None] | None) -> None:
+        self.teacher, self.notify = teacher, notify
+        self.jobs: list[Job] = []
+        self.replies: dict[str, Reply] = {}
+        self.waiting: dict[str, list[int]] = {}  # key in flight → rows that want its reply
+        self.bar: Any = None
+
+    def todo(self, requests: Iterable[list[dict[str, str]]],
+             overrides: Sequence[dict[str, Any] | None] | None) -> Iterator[Job]:
+        """Render and look up requests block by block; yield each key not yet answered, once."""
+        block: list[Job] = []
+        for i, msgs in enumerate(requests):
+            block.append(self.teacher.job(msgs, overrides[i] if overrides else None))
+            if len(block) == BLOCK:
+                yield from self._lookup(block)
+                block = []
+        yield from self._lookup(block)
+
+    def _lookup(self, block: list[Job]) -> Iterator[Job]:
+        t = self.teacher
+        found = t.cache.get_many([j.key for j in block if j.key not in self.replies]) if block else {}
+        for job in block:
+            i = len(self.jobs)
+            self.jobs.append(job)
+            if job.key in found and job.key not in self.replies:
+                v = found[job.key]
+                self.replies[job.key] = Reply(text=v["text"], usage=v["usage"], cached=True, key=job.key,
+                                              finish_reason=v["finish_reason"])
+            if job.key in self.replies:  # from the cache, or an identical request answered before
+                t.stats.cached += 1
+                self._tell(i, self.replies[job.key])
+            elif job.key in self.waiting:  # an identical request is in flight
+                t.stats.cached += 1
+                self.waiting[job.key].append(i)
+            else:
+                self.waiting[job.key] = [i]
+                yield job
+
+    def _tell(self, i: int, reply: Reply) -> None:
+        self.bar.update(1)
+        if self.notify:
+            self.notify(i, reply)
+
+    def answered(self, job: Job, reply: Reply) -> None:
+        """A backend's reply: count, cache (when ok) and hand it to every row that waits for it."""
+        t = self.teacher
+        reply.key = job.key
+        t._count(reply)
+        if reply.ok:
+            t.cache.put(job.key, reply.text or "", reply.usage, reply.finish_reason, t.cfg.model)
+        self.replies[job.key] = reply
+        for i in self.waiting.pop(job.key, ()):
+            self._tell(i, reply)
+
+    def settle_lost(self) -> None:
+        """A backend that lost a job still yields one reply (an error) per row."""
+        for key in list(self.waiting):
+            self.replies[key] = reply = Reply(error="no reply from backend", key=key)
+            for i in self.waiting.pop(key):
+                self._tell(i, reply)

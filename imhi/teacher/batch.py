@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +44,12 @@ class BatchBackend:
         state[chunk_id] = entry
         write_json(self.state_path, state)
 
-    def send(self, jobs: list[Job], on_reply: OnReply) -> None:
+    def close(self) -> None:
+        self.client.close()
+
+    def send(self, jobs: Iterable[Job], on_reply: OnReply) -> None:
         """Each chunk: upload → create → poll → download → one reply per job."""
+        jobs = list(jobs)
         size = self.cfg.batch_max_requests
         for start in range(0, len(jobs), size):
             chunk = jobs[start:start + size]

@@ -31,6 +31,12 @@ class TeacherConfig(Strict):
     http_client: Literal["aiohttp", "httpx"] = Field(
         default="aiohttp", description="transport of the openai client: aiohttp (less CPU per request at "
         "high concurrency; falls back to httpx where the openai[aiohttp] extra is missing) or httpx")
+    sender: Literal["process", "inline"] = Field(
+        default="process", description="where the openai client's event loop runs: a separate process "
+        "(replies are cached, parsed and filtered here meanwhile, on another core) or this one")
+    sender_processes: int = Field(
+        default=1, ge=1, description="sender processes sharing the concurrency (and rate limits) evenly; "
+        "more than one keeps each event loop's bursts of replies short at high concurrency")
     temperature: float = Field(default=0.0, ge=0)
     top_p: float | None = None
     max_tokens: int = Field(default=512, ge=1)

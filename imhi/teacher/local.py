@@ -7,6 +7,7 @@ batch wastes little padding, and grouped by their generation parameters.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from imhi.models import load_causal_lm, load_tokenizer
@@ -30,8 +31,13 @@ class LocalBackend:
             self._model = load_causal_lm(self.cfg.local)
             self._model.eval()
 
-    def send(self, jobs: list[Job], on_reply: OnReply) -> None:
+    def close(self) -> None:
+        """Free the model (it is loaded again on the next send)."""
+        self._model = self._tok = None
+
+    def send(self, jobs: Iterable[Job], on_reply: OnReply) -> None:
         """Group jobs by parameters, sort by prompt length, generate batch by batch."""
+        jobs = list(jobs)
         self._load()
         groups: dict[str, list[tuple[Job, str]]] = {}
         for job in jobs:

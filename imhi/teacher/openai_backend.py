@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import openai
@@ -92,9 +93,19 @@ class OpenAIBackend:
         self.key = api_key(cfg)
         self._backoff = wait_exponential_jitter(initial=cfg.retry_min_s, max=cfg.retry_max_s,
                                                 jitter=cfg.retry_min_s)
+        self._process: Any = None
+        if cfg.sender == "process":  # started now: its imports overlap the caller's preparation
+            from imhi.teacher.sender import ProcessSender
 
-    def send(self, jobs: list[Job], on_reply: OnReply) -> None:
-        """Run the async loop (in a helper thread if the caller is already in one)."""
+            self._process = ProcessSender(cfg)
+            self._process.start()
+
+    def send(self, jobs: Iterable[Job], on_reply: OnReply) -> None:
+        """Run the async loop in the sender process, or here (in a helper thread if the caller
+        is already in an event loop)."""
+        if self._process is not None:
+            self._process.send(jobs, on_reply)
+            return
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -104,35 +115,74 @@ class OpenAIBackend:
         worker.start()
         worker.join()
 
-    async def asend(self, jobs: list[Job], on_reply: OnReply) -> None:
-        """Worker pool over a queue of jobs; replies are reported as they arrive."""
-        cfg = self.cfg
-        client = openai.AsyncOpenAI(api_key=self.key, base_url=cfg.base_url, max_retries=0,
-                                    timeout=cfg.timeout_s, http_client=http_client(cfg))
-        rpm = RateLimiter(cfg.requests_per_minute) if cfg.requests_per_minute else None
-        tpm = RateLimiter(cfg.tokens_per_minute) if cfg.tokens_per_minute else None
-        queue: asyncio.Queue[Job] = asyncio.Queue()
-        for job in jobs:
-            queue.put_nowait(job)
+    def close(self) -> None:
+        """Stop the sender process, if one was started."""
+        if self._process is not None:
+            self._process.close()  # a later send starts a new one
 
-        async def worker() -> None:
-            while not queue.empty():
-                job = queue.get_nowait()
-                on_reply(job, await self._one(client, job, rpm, tpm))
+    def client(self) -> openai.AsyncOpenAI:
+        """An async openai client for this endpoint (no SDK retries: ours are below)."""
+        return openai.AsyncOpenAI(api_key=self.key, base_url=self.cfg.base_url, max_retries=0,
+                                  timeout=self.cfg.timeout_s, http_client=http_client(self.cfg))
 
+    async def asend(self, jobs: Iterable[Job], on_reply: OnReply) -> None:
+        """Send ``jobs`` (pulled lazily) with a fresh client; replies are reported as they arrive."""
+        it = iter(jobs)
+
+        async def take() -> Job | None:
+            return next(it, None)
+
+        client = self.client()
         try:
-            await asyncio.gather(*(worker() for _ in range(min(cfg.concurrency, len(jobs)))))
+            await self.run(client, take, on_reply)
         finally:
             await client.close()
 
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
+    async def run(self, client: openai.AsyncOpenAI, take: Callable[[], Awaitable[Job | None]],
+                  on_reply: OnReply) -> None:
+        """``concurrency`` workers, each taking the next job until ``take`` gives None."""
+        cfg = self.cfg
+        rpm = RateLimiter(cfg.requests_per_minute) if cfg.requests_per_minute else None
+        tpm = RateLimiter(cfg.tokens_per_minute) if cfg.tokens_per_minute else None
+
+        async def worker() -> None:
+            while (job := await take()) is not None:
+                on_reply(job, await self._one(client, job, rpm, tpm))
+
+        await asyncio.gather(*(worker() for _ in range(cfg.concurrency)))
+
+    def _wait_after(self, exc: BaseException | None, attempt: int) -> float:
+        """Seconds before try ``attempt + 1``: the server's Retry-After, else exponential backoff
+        with jitter."""
         hinted = retry_after(exc)
-        return min(hinted, self.cfg.retry_max_s) if hinted is not None else self._backoff(state)
+        if hinted is not None:
+            return min(hinted, self.cfg.retry_max_s)
+        state = RetryCallState(None, None, (), {})
+        state.attempt_number = attempt
+        return float(self._backoff(state))
 
     async def _one(self, client: openai.AsyncOpenAI, job: Job, rpm: RateLimiter | None,
                    tpm: RateLimiter | None) -> Reply:
-        retrying = AsyncRetrying(stop=stop_after_attempt(self.cfg.max_retries + 1), wait=self._wait,
+        if not (rpm or tpm):  # fast path: one plain try; tenacity only once a try failed
+            try:                # (building its retry state costs ~50 µs a request)
+                return await self._call(client, job)
+            except Exception as exc:  # noqa: BLE001 - every failure is retried or becomes final
+                if not retryable(exc) or self.cfg.max_retries == 0:
+                    return Reply(error=describe(exc), key=job.key)
+                return await self._retry(client, job, rpm, tpm, first=exc)
+        return await self._retry(client, job, rpm, tpm)
+
+    async def _retry(self, client: openai.AsyncOpenAI, job: Job, rpm: RateLimiter | None,
+                     tpm: RateLimiter | None, first: BaseException | None = None) -> Reply:
+        """Tries with tenacity (backoff, Retry-After); ``first``: a failed try already made."""
+        done = 1 if first else 0
+        if first:
+            await asyncio.sleep(self._wait_after(first, 1))
+        def wait(state: RetryCallState) -> float:
+            return self._wait_after(state.outcome.exception() if state.outcome else None,
+                                    state.attempt_number + done)
+
+        retrying = AsyncRetrying(stop=stop_after_attempt(self.cfg.max_retries + 1 - done), wait=wait,
                                  retry=retry_if_exception(retryable), reraise=True)
         try:
             async for attempt in retrying:
