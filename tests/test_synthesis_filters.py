@@ -118,3 +118,39 @@ def test_report_cost_from_the_price_table() -> None:
     text = render("x", "m", "openai", [stats], cfg, ["hedge"])
     assert "| dr | 10 | 8 | 2 | 3 | 1 (0) | 1000000 | 500000 | 1.2500 |" in text
     assert "| hedge |" in text
+
+
+def test_phrase_search_equals_the_full_case_insensitive_pattern() -> None:
+    from imhi.synthesis.filters import ECHOES, HEDGES, OTHER_EXAMPLES
+
+    texts = ["The Response shows", "a lathe response", "As an AI, I", "see Example 2", "counterexample 3",
+             "the first examples", "NOT POSSIBLE to determine", "İ the response", "正确答案是 yes", "作为AI",
+             "x_the prompt", "the prompt", "mythe prompt and the prompt", "nothing here", "",
+             "same reasoning as before", "the same reasoning as", "ẞ the instructions", "you gave it"]
+    for phrases in (HEDGES, ECHOES, OTHER_EXAMPLES):
+        for t in texts:
+            m = phrases.full.search(t)
+            assert phrases.search(t) == (m.group(0) if m else None), (t, phrases.full.pattern[:40])
+    assert ECHOES.search("mythe prompt and the prompt") == "the prompt"  # boundary fallback
+    assert ECHOES.search("As an AI, I") == "As an AI"  # as written in the text
+
+
+def test_minhash_estimates_jaccard() -> None:
+    """The signature agreement estimates the shingle Jaccard (the old hash family did not)."""
+    import random
+
+    import numpy as np
+
+    from imhi.synthesis.dedup import _minhash, jaccard
+
+    rng = random.Random(0)
+    vocab = [f"w{i}" for i in range(400)]
+    errs = []
+    for _ in range(60):
+        a = [rng.choice(vocab) for _ in range(60)]
+        b = list(a)
+        for k in rng.sample(range(60), rng.randint(0, 40)):
+            b[k] = rng.choice(vocab)
+        (sa, ga), (sb, gb) = _minhash(" ".join(a)), _minhash(" ".join(b))
+        errs.append(abs(float(np.mean(ga == gb)) - jaccard(sa, sb)))
+    assert float(np.mean(errs)) < 0.06 and max(errs) < 0.25

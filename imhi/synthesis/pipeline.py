@@ -10,9 +10,11 @@ same dataset.
 from __future__ import annotations
 
 import bisect
+import gc
 import itertools
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -186,6 +188,18 @@ class TaskRun:
                 verdicts[i] = first_failure(c, self.ctx, late)
 
 
+@contextmanager
+def frozen_heap() -> Iterator[None]:
+    """Leave the objects that exist now (imported libraries, the posts) out of the garbage
+    collector's full passes while the block runs: on a 2,000-row build those passes cost
+    0.4–0.9 s of a 2–9 s synthesis. Unfrozen afterwards, so nothing stays uncollectable."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def run_rounds(runs: list[tuple[TaskRun, list[Post]]], teacher: Teacher, regenerations: int) -> float:
     """Every task's rounds together: round r of all tasks is one stream of requests (one ramp-up
     and one tail instead of one per task), its replies dispatched to their task. Returns seconds."""
@@ -252,9 +266,10 @@ def run_teacher(recipe: BuildRecipe, base_dir: Path, run_dir: Path | None = None
         runs = [(TaskRun(tasks[n], shot_sets(tasks[n], pools.get(n, []), recipe.prompting), recipe.prompting,
                          recipe.filters, teacher, judge, scorer),
                  [p for s in SPLITS for p in splits[s] if p.task == n]) for n in names]
-        manifest.time("synthesis", run_rounds(runs, teacher, recipe.filters.regenerations))
-        results = {run.task.name: run.result for run, _ in runs}
-        _write(recipe, run_dir, manifest, splits, tasks, results, teacher)
+        with frozen_heap():
+            manifest.time("synthesis", run_rounds(runs, teacher, recipe.filters.regenerations))
+            results = {run.task.name: run.result for run, _ in runs}
+            _write(recipe, run_dir, manifest, splits, tasks, results, teacher)
     finally:
         for t in {id(teacher): teacher, id(judge): judge}.values():
             t.close()
