@@ -5,7 +5,7 @@ Starts tests/fakeserver.py in a subprocess; writes only under a temporary folder
 --work). Measures, with the whole pipeline in the loop (prompting, cache, parsing,
 filters, dataset writing):
   2,000 rows at concurrency 16 and 64, 200 rows at concurrency 1 (defaults: the openai client
-  on its aiohttp transport in one sender process); at 64 also with 2 sender processes, with the
+  on its aiohttp transport in sender processes, 2 at 64); at 64 also with 1 sender process, with the
   client in this process (sender: inline) and on httpx, and a hand-written AsyncOpenAI +
   semaphore loop in a fresh interpreter, each --repeats times interleaved (medians);
   the 2,000-row build again with a warm cache (requests sent: 0);
@@ -72,7 +72,8 @@ def server_requests(url: str) -> int:
 
 
 def recipe(url: str, posts: Path, concurrency: int, prompts: Path, name: str,
-           http_client: str = "aiohttp", sender: str = "process", processes: int = 1) -> BuildRecipe:
+           http_client: str = "aiohttp", sender: str = "process",
+           processes: int | None = None) -> BuildRecipe:
     data: dict[str, Any] = {
         "name": name, "mode": "teacher", "prompts_dir": str(prompts),
         "sources": [{"name": "bench", "format": "jsonl", "path": str(posts),
@@ -183,7 +184,7 @@ def main() -> None:
 
 
 def _throughput(url: str, work: Path, rows: int, conc: int, lat: float, prompts: Path,
-                http_client: str = "aiohttp", sender: str = "process", processes: int = 1,
+                http_client: str = "aiohttp", sender: str = "process", processes: int | None = None,
                 tag: str = "") -> dict[str, Any]:
     posts = work / f"posts-{rows}-{conc}.jsonl"
     make_posts(posts, rows)
@@ -214,7 +215,7 @@ def run_all(url: str, work: Path, rows: int, lat: float, repeats: int = 3) -> di
     out["c1"] = _throughput(url, work, max(1, rows // 10), 1, lat, prompts)
     out["c16"] = _throughput(url, work, rows, 16, lat, prompts)
     posts64 = work / f"posts-{rows}-64.jsonl"
-    variants = {"c64": {}, "c64_2_senders": {"processes": 2, "tag": "-p2"},
+    variants = {"c64": {}, "c64_1_sender": {"processes": 1, "tag": "-p1"},
                 "c64_inline": {"sender": "inline", "tag": "-inline"},
                 "c64_httpx": {"http_client": "httpx", "tag": "-httpx"}}
     runs: dict[str, list[dict[str, Any]]] = {k: [] for k in [*variants, "raw_httpx", "raw_aiohttp"]}

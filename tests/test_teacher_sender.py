@@ -88,3 +88,10 @@ def test_concurrency_and_rate_limits_are_split_between_processes() -> None:
     child = sender._child_cfg()
     assert child.concurrency == 5 and child.requests_per_minute == 300 and child.tokens_per_minute is None
     assert len(sender_mod.ProcessSender(cfg.model_copy(update={"concurrency": 1})).links) == 1
+
+
+def test_two_senders_by_default_from_concurrency_32() -> None:
+    assert TeacherConfig(model="m", concurrency=64).senders() == 2
+    assert TeacherConfig(model="m", concurrency=16).senders() == 1
+    assert TeacherConfig(model="m", concurrency=64, sender_processes=1).senders() == 1
+    assert TeacherConfig(model="m", concurrency=2, sender_processes=4).senders() == 2

@@ -34,9 +34,10 @@ class TeacherConfig(Strict):
     sender: Literal["process", "inline"] = Field(
         default="process", description="where the openai client's event loop runs: a separate process "
         "(replies are cached, parsed and filtered here meanwhile, on another core) or this one")
-    sender_processes: int = Field(
-        default=1, ge=1, description="sender processes sharing the concurrency (and rate limits) evenly; "
-        "more than one keeps each event loop's bursts of replies short at high concurrency")
+    sender_processes: int | None = Field(
+        default=None, ge=1, description="sender processes sharing the concurrency (and rate limits) "
+        "evenly; more than one keeps each event loop's bursts of replies short at high concurrency "
+        "(default: 2 from concurrency 32 up, else 1)")
     temperature: float = Field(default=0.0, ge=0)
     top_p: float | None = None
     max_tokens: int = Field(default=512, ge=1)
@@ -63,6 +64,11 @@ class TeacherConfig(Strict):
         if self.seed is not None:
             out["seed"] = self.seed
         return out
+
+    def senders(self) -> int:
+        """Sender processes to start (``sender_processes``, or the default for the concurrency)."""
+        n = self.sender_processes or (2 if self.concurrency >= 32 else 1)
+        return max(1, min(n, self.concurrency))
 
     def endpoint(self) -> str:
         """What the cache key calls the endpoint (never includes a key)."""

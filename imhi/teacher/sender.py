@@ -127,13 +127,14 @@ class _Link:
 class ProcessSender:
     """The parent's side: starts the children and relays jobs and replies.
 
-    With ``teacher.sender_processes`` > 1 the concurrency (and any requests/tokens-per-minute
-    budget) is split evenly between that many children; chunks of jobs go to them in turn.
+    With more than one child (``teacher.sender_processes``; 2 from concurrency 32 up) the
+    concurrency (and any requests/tokens-per-minute budget) is split evenly between them;
+    chunks of jobs go to them in turn.
     """
 
     def __init__(self, cfg: TeacherConfig) -> None:
         self.cfg = cfg
-        self.links: list[_Link | None] = [None] * max(1, min(cfg.sender_processes, cfg.concurrency))
+        self.links: list[_Link | None] = [None] * cfg.senders()
 
     def _child_cfg(self) -> TeacherConfig:
         n = len(self.links)

@@ -7,6 +7,7 @@ imported lazily inside functions.
 
 from __future__ import annotations
 
+import gc
 import os
 import resource
 import shutil
@@ -165,7 +166,8 @@ def train(model: Any, tok: Any, rows: list[dict[str, Any]], args: Any, log_path:
     trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tok,
                          callbacks=[JsonlLog.make(log_path), *(callbacks or [])])
     t0 = time.perf_counter()
-    try:
+    gc.freeze()  # the model, data and libraries stay out of the collector's full passes while
+    try:         # training (each pass walks every object of the heap); unfrozen afterwards
         out = trainer.train(resume_from_checkpoint=resume_from)
     except Exception as exc:
         if _is_oom(exc):
@@ -173,6 +175,8 @@ def train(model: Any, tok: Any, rows: list[dict[str, Any]], args: Any, log_path:
                              "per_device_train_batch_size or max_length, raise "
                              "gradient_accumulation_steps, or load the model in 4bit") from None
         raise
+    finally:
+        gc.unfreeze()
     metrics = dict(out.metrics)
     metrics["wall_s"] = round(time.perf_counter() - t0, 3)
     # TRL's running count of non-padding tokens seen by this process (since this process started).
