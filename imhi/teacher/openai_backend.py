@@ -94,7 +94,9 @@ class OpenAIBackend:
         self._backoff = wait_exponential_jitter(initial=cfg.retry_min_s, max=cfg.retry_max_s,
                                                 jitter=cfg.retry_min_s)
         self._process: Any = None
-        if cfg.sender == "process":  # started now: its imports overlap the caller's preparation
+        # the sender process starts now, before the first send; its pipes are passed by file
+        # descriptor, which needs POSIX (elsewhere the client runs in this process)
+        if cfg.sender == "process" and os.name == "posix":
             from imhi.teacher.sender import ProcessSender
 
             self._process = ProcessSender(cfg)
