@@ -5,11 +5,13 @@ Reads and writes whatever path it is given; imports nothing from imhi.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -155,3 +157,16 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
 def sha256_text(text: str) -> str:
     """Hex sha256 of a string (UTF-8)."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@contextmanager
+def frozen_heap() -> Iterator[None]:
+    """Leave the objects that exist now (imported libraries, a loaded model, the posts) out of the
+    garbage collector's full passes while the block runs, each of which walks the whole heap (on
+    a 2,000-row teacher build they cost 0.4–0.9 s). Unfrozen afterwards, so nothing stays
+    uncollectable."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()

@@ -10,17 +10,15 @@ same dataset.
 from __future__ import annotations
 
 import bisect
-import gc
 import itertools
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from imhi.config import Manifest
-from imhi.io import write_jsonl, write_text
+from imhi.io import frozen_heap, write_jsonl, write_text
 from imhi.prompting import PromptConfig, build_messages, judge_messages, load_pools, prompt_hash, select_shots
 from imhi.schema import InstructionPair, Post
 from imhi.sources import resolve
@@ -117,8 +115,7 @@ class Round:
     def finish(self) -> list[Post]:
         """Late filters (judge, quality) if any, settle the rest; the posts to try again."""
         if not self.incremental:
-            alive = [c for c, v in zip(self.cands, self.verdicts, strict=True) if c is not None and v is None]
-            self.run.late_filters(alive, self.verdicts, self.cands)
+            self.run.late_filters(self.verdicts, self.cands)
         for i in range(self.next, len(self.posts)):
             self._settle(i)
         self.next = len(self.posts)
@@ -154,6 +151,7 @@ class TaskRun:
         self.ctx = Context(fcfg)
         self.row_filters = [n for n in fcfg.use if n not in (NEEDS_JUDGE, "quality", *STATEFUL)]
         self.set_filters = [n for n in fcfg.use if n in STATEFUL]
+        # quality without a scorer has no score to judge and passes every row
         self.late = [n for n in fcfg.use if n == NEEDS_JUDGE or (n == "quality" and scorer)]
         self.result = TaskResult(stats=TaskStats(task=task.name))
         self._alts: dict[str, int] = {}
@@ -174,30 +172,18 @@ class TaskRun:
         self.result.hashes[post.id] = self.hashes[self.alt(post)]
         self.ctx.index.add(post.id, c.explanation)
 
-    def late_filters(self, alive: list[Candidate], verdicts: list[tuple[str, str] | None],
-                     cands: list[Candidate | None]) -> None:
-        """Judge and quality score the survivors, in a batch each."""
+    def late_filters(self, verdicts: list[tuple[str, str] | None], cands: list[Candidate | None]) -> None:
+        """Judge and quality score the rows that passed the row filters, in a batch each, and
+        record the late filters' verdicts."""
+        alive = [c for c, v in zip(cands, verdicts, strict=True) if c is not None and v is None]
         if NEEDS_JUDGE in self.fcfg.use and alive:
             _judge(self.judge, self.task, alive, self.result.stats)
         if "quality" in self.fcfg.use and self.scorer and alive:
             for c, s in zip(alive, self.scorer(self.task, alive), strict=True):
                 c.score = s
-        late = [n for n in self.fcfg.use if n in (NEEDS_JUDGE, "quality")]
         for i, c in enumerate(cands):
             if c is not None and verdicts[i] is None:
-                verdicts[i] = first_failure(c, self.ctx, late)
-
-
-@contextmanager
-def frozen_heap() -> Iterator[None]:
-    """Leave the objects that exist now (imported libraries, the posts) out of the garbage
-    collector's full passes while the block runs: on a 2,000-row build those passes cost
-    0.4–0.9 s of a 2–9 s synthesis. Unfrozen afterwards, so nothing stays uncollectable."""
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
+                verdicts[i] = first_failure(c, self.ctx, self.late)
 
 
 def run_rounds(runs: list[tuple[TaskRun, list[Post]]], teacher: Teacher, regenerations: int) -> float:

@@ -167,18 +167,24 @@ class ProcessSender:
         by_key: dict[str, Job] = {}
         chunk: list[Job] = []
         links: list[_Link] = []
+        posted = 0  # chunks so far: chunk k goes to child k mod n
+
+        def post() -> None:
+            nonlocal links, posted
+            links = links or self.start()
+            self._post(links[posted % len(links)], ("jobs", chunk))
+            posted += 1
+
         for job in jobs:
             by_key[job.key] = job
             chunk.append(job)
             if len(chunk) == CHUNK:
-                links = links or self.start()
-                self._post(links[(len(by_key) // CHUNK - 1) % len(links)], ("jobs", chunk))
+                post()
                 chunk = []
         if not by_key:  # everything was cached: no child is even asked
             return
-        links = links or self.start()
         if chunk:
-            self._post(links[(len(by_key) // CHUNK) % len(links)], ("jobs", chunk))
+            post()
         waiting = {link.replies: link for link in links if self._post(link, ("end", None))}
         while waiting:
             for conn in wait(list(waiting)):

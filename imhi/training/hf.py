@@ -7,7 +7,6 @@ imported lazily inside functions.
 
 from __future__ import annotations
 
-import gc
 import os
 import resource
 import shutil
@@ -16,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from imhi.io import InputError, append_jsonl
+from imhi.io import InputError, append_jsonl, frozen_heap
 from imhi.models import ModelRef, load_causal_lm, load_tokenizer
 from imhi.training.recipe import LoraSpec
 
@@ -166,17 +165,15 @@ def train(model: Any, tok: Any, rows: list[dict[str, Any]], args: Any, log_path:
     trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tok,
                          callbacks=[JsonlLog.make(log_path), *(callbacks or [])])
     t0 = time.perf_counter()
-    gc.freeze()  # the model, data and libraries stay out of the collector's full passes while
-    try:         # training (each pass walks every object of the heap); unfrozen afterwards
-        out = trainer.train(resume_from_checkpoint=resume_from)
+    try:
+        with frozen_heap():  # the model, data and libraries stay out of the collector's full passes
+            out = trainer.train(resume_from_checkpoint=resume_from)
     except Exception as exc:
         if _is_oom(exc):
             raise InputError(args.output_dir, "out of memory while training: lower "
                              "per_device_train_batch_size or max_length, raise "
                              "gradient_accumulation_steps, or load the model in 4bit") from None
         raise
-    finally:
-        gc.unfreeze()
     metrics = dict(out.metrics)
     metrics["wall_s"] = round(time.perf_counter() - t0, 3)
     # TRL's running count of non-padding tokens seen by this process (since this process started).
