@@ -5,7 +5,8 @@ Starts tests/fakeserver.py in a subprocess; writes only under a temporary folder
 --work). Measures, with the whole pipeline in the loop (prompting, cache, parsing,
 filters, dataset writing):
   2,000 rows at concurrency 16 and 64, 200 rows at concurrency 1 (defaults: the openai client
-  on its aiohttp transport in sender processes, 2 at 64); at 64 also with 1 sender process, with the
+  on its aiohttp transport in a sender process (2 at 64 on more than 2 cores), first requests
+  ramped up over 0.2 s); at 64 also without the ramp-up, with 2 sender processes, with the
   client in this process (sender: inline) and on httpx, and a hand-written AsyncOpenAI +
   semaphore loop in a fresh interpreter, each --repeats times interleaved (medians);
   the 2,000-row build again with a warm cache (requests sent: 0);
@@ -54,11 +55,11 @@ def make_posts(path: Path, n: int, start: int = 0) -> None:
     write_jsonl(path, rows)
 
 
-def start_server(latency: float, work: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(latency: float, work: Path, lean: bool = False) -> tuple[subprocess.Popen[bytes], str]:
     port_file = work / "port"
     port_file.unlink(missing_ok=True)
     proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "fakeserver.py"), "--latency",
-                             str(latency), "--port-file", str(port_file)])
+                             str(latency), "--port-file", str(port_file), *(["--lean"] if lean else [])])
     for _ in range(200):
         if port_file.is_file() and port_file.read_text():
             return proc, f"http://127.0.0.1:{port_file.read_text()}"
@@ -73,7 +74,7 @@ def server_requests(url: str) -> int:
 
 def recipe(url: str, posts: Path, concurrency: int, prompts: Path, name: str,
            http_client: str = "aiohttp", sender: str = "process",
-           processes: int | None = None) -> BuildRecipe:
+           processes: int | None = None, ramp: float | None = None) -> BuildRecipe:
     data: dict[str, Any] = {
         "name": name, "mode": "teacher", "prompts_dir": str(prompts),
         "sources": [{"name": "bench", "format": "jsonl", "path": str(posts),
@@ -81,7 +82,8 @@ def recipe(url: str, posts: Path, concurrency: int, prompts: Path, name: str,
                                  "split": "split"}}],
         "teacher": {"model": "fake", "base_url": f"{url}/v1", "concurrency": concurrency,
                     "max_tokens": 128, "http_client": http_client, "sender": sender,
-                    "sender_processes": processes},
+                    "sender_processes": processes,
+                    **({} if ramp is None else {"ramp_up_s": ramp})},
         "prompting": {"k": 1},
         # the judge is a second request per row: off here so rows = requests
         "filters": {"use": ["empty", "truncated", "no_reasoning", "correctness", "hedge",
@@ -170,13 +172,16 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=2000)
     ap.add_argument("--latency", type=float, default=0.2)
     ap.add_argument("--repeats", type=int, default=3, help="c64 builds and loops per variant (median)")
+    ap.add_argument("--server", choices=["aiohttp", "lean"], default="aiohttp",
+                    help="the loopback endpoint: tests/fakeserver.py's aiohttp server (what the tests use), "
+                         "or its bare-protocol chat server, which takes less of the shared CPU")
     ap.add_argument("--work", type=Path, default=None)
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="imhi-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    server, url = start_server(args.latency, work)
+    server, url = start_server(args.latency, work, lean=args.server == "lean")
     try:
-        report = run_all(url, work, args.rows, args.latency, args.repeats)
+        report = {"server": args.server, **run_all(url, work, args.rows, args.latency, args.repeats)}
     finally:
         server.kill()
     write_text(work / "results.json", json.dumps(report, indent=2))
@@ -185,16 +190,16 @@ def main() -> None:
 
 def _throughput(url: str, work: Path, rows: int, conc: int, lat: float, prompts: Path,
                 http_client: str = "aiohttp", sender: str = "process", processes: int | None = None,
-                tag: str = "") -> dict[str, Any]:
+                ramp: float | None = None, tag: str = "") -> dict[str, Any]:
     posts = work / f"posts-{rows}-{conc}.jsonl"
     make_posts(posts, rows)
     name = f"c{conc}{tag}"
     shutil.rmtree(work / f"run-{name}", ignore_errors=True)  # a cold cache each time
-    res = timed_build(url, recipe(url, posts, conc, prompts, name, http_client, sender, processes),
+    res = timed_build(url, recipe(url, posts, conc, prompts, name, http_client, sender, processes, ramp),
                       work / f"run-{name}")
     ideal = conc / lat
     res.update(concurrency=conc, rows=rows, ideal_rps=ideal, http_client=http_client, sender=sender,
-               sender_processes=processes,
+               sender_processes=processes, ramp_up_s=ramp,
                pipeline_rps=round(res["sent"] / res["synth_s"], 1),
                build_rps=round(res["sent"] / res["wall_s"], 1))
     res["pipeline_pct_of_ideal"] = round(100 * res["pipeline_rps"] / ideal, 1)
@@ -215,7 +220,8 @@ def run_all(url: str, work: Path, rows: int, lat: float, repeats: int = 3) -> di
     out["c1"] = _throughput(url, work, max(1, rows // 10), 1, lat, prompts)
     out["c16"] = _throughput(url, work, rows, 16, lat, prompts)
     posts64 = work / f"posts-{rows}-64.jsonl"
-    variants = {"c64": {}, "c64_1_sender": {"processes": 1, "tag": "-p1"},
+    variants = {"c64": {}, "c64_no_ramp_up": {"ramp": 0.0, "tag": "-r0"},
+                "c64_2_senders": {"processes": 2, "tag": "-p2"},
                 "c64_inline": {"sender": "inline", "tag": "-inline"},
                 "c64_httpx": {"http_client": "httpx", "tag": "-httpx"}}
     runs: dict[str, list[dict[str, Any]]] = {k: [] for k in [*variants, "raw_httpx", "raw_aiohttp"]}

@@ -55,6 +55,8 @@ class FakeOpenAI:
         self.latency, self.responder = latency, responder
         self.faults = {k: list(v) for k, v in (faults or {}).items()}
         self.requests: list[dict[str, Any]] = []  # every chat request body received
+        self.headers: list[dict[str, str]] = []  # ... its headers
+        self.arrivals: list[float] = []  # ... and when it came (time.monotonic)
         self.answered: list[dict[str, Any]] = []  # bodies answered with 200 + content
         self.hold = False  # when set, chat requests hang (to interrupt a client mid-run)
         self.answer_limit: int | None = None  # after this many answers, hang like `hold`
@@ -95,6 +97,8 @@ class FakeOpenAI:
         self.received += 1
         if self.keep_bodies:
             self.requests.append(body)
+            self.headers.append(dict(request.headers))
+            self.arrivals.append(time.monotonic())
         action = self._action(body)
         while self.hold or (self.answer_limit is not None and self.n_answered >= self.answer_limit):
             await asyncio.sleep(0.05)
@@ -221,12 +225,71 @@ def completion(body: dict[str, Any], content: str) -> dict[str, Any]:
                       "total_tokens": prompt + len(content.split())}}
 
 
+class LeanChat(asyncio.Protocol):
+    """``--lean``: chat completions (default responder, fixed latency) and ``/stats`` on a bare
+    HTTP/1.1 keep-alive protocol, no faults, no files or batches.
+
+    For benchmarks only: the stand-in endpoint shares the client's CPU cores, where a remote
+    one would not, so the less CPU it spends per request the less it colours the figures.
+    The aiohttp server (the default) stays the reference that every test uses.
+    """
+
+    counts = {"requests": 0, "answered": 0}
+    latency = 0.2
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport: asyncio.Transport = transport  # type: ignore[assignment]
+        self.buf = b""
+        self.loop = asyncio.get_running_loop()
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        while (end := self.buf.find(b"\r\n\r\n")) >= 0:
+            head = self.buf[:end].decode("latin-1").split("\r\n")
+            length = next((int(line.split(":", 1)[1]) for line in head[1:]
+                           if line[:15].lower() == "content-length:"), 0)
+            if len(self.buf) < end + 4 + length:
+                return
+            body, self.buf = self.buf[end + 4:end + 4 + length], self.buf[end + 4 + length:]
+            if head[0].split(" ")[1].endswith("/stats"):
+                self._send(json.dumps(self.counts).encode())
+            else:
+                self.counts["requests"] += 1
+                self.loop.call_later(self.latency, self._answer, body)
+
+    def _answer(self, raw: bytes) -> None:
+        body = json.loads(raw)
+        self.counts["answered"] += 1
+        self._send(json.dumps(completion(body, default_responder(body["messages"]))).encode())
+
+    def _send(self, payload: bytes) -> None:
+        if not self.transport.is_closing():
+            self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                 b"Content-Length: %d\r\n\r\n%s" % (len(payload), payload))
+
+
+def serve_lean(latency: float, port_file: str) -> None:
+    """Run :class:`LeanChat` until killed; write the chosen port to ``port_file``."""
+    LeanChat.latency = latency
+
+    async def run() -> None:
+        server = await asyncio.get_running_loop().create_server(LeanChat, "127.0.0.1", 0)
+        Path(port_file).write_text(str(server.sockets[0].getsockname()[1]))
+        await server.serve_forever()
+
+    asyncio.run(run())
+
+
 def main() -> None:
     """Serve until killed; write the chosen port to --port-file."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--port-file", required=True)
+    parser.add_argument("--lean", action="store_true", help="the bare-protocol chat server (benchmarks)")
     args = parser.parse_args()
+    if args.lean:
+        serve_lean(args.latency, args.port_file)
+        return
     server = FakeOpenAI(latency=args.latency)
     server.keep_bodies = False  # tens of thousands of request bodies would only slow its GC
 

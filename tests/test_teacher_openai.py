@@ -122,3 +122,27 @@ def test_rate_limit_tokens_per_minute(tmp_path: Path) -> None:
         teacher.generate([_msgs(i) for i in range(12)])
         # ~30 estimated tokens a request, 200 tokens/s with a one-second burst: ≥ ~0.8 s
         assert time.perf_counter() - t0 >= 0.7
+
+
+def test_requests_carry_no_platform_headers(tmp_path: Path) -> None:
+    """The SDK's telemetry headers (OS, CPU, runtime versions) never leave the machine."""
+    with FakeOpenAI() as server:
+        teacher = make_teacher(_cfg(server), tmp_path / "c.sqlite")
+        assert teacher.generate([_msgs(0)])[0].ok
+        sent = {k.lower() for k in server.headers[0]}
+    assert "authorization" in sent and "content-type" in sent
+    assert not {"x-stainless-os", "x-stainless-arch", "x-stainless-runtime-version"} & sent
+
+
+@pytest.mark.parametrize("ramp", [0.0, 0.6])
+def test_ramp_up_spreads_the_first_requests(tmp_path: Path, ramp: float) -> None:
+    with FakeOpenAI(latency=1.0) as server:
+        teacher = make_teacher(_cfg(server, concurrency=4, ramp_up_s=ramp, sender="inline"),
+                               tmp_path / "c.sqlite")
+        assert all(r.ok for r in teacher.generate([_msgs(i) for i in range(4)]))
+        first = sorted(server.arrivals)
+    spread = first[-1] - first[0]
+    if ramp:  # the 4th worker starts 3/4 of the ramp-up after the first
+        assert 0.4 <= spread < 1.0, spread
+    else:
+        assert spread < 0.3, spread

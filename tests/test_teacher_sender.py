@@ -90,8 +90,12 @@ def test_concurrency_and_rate_limits_are_split_between_processes() -> None:
     assert len(sender_mod.ProcessSender(cfg.model_copy(update={"concurrency": 1})).links) == 1
 
 
-def test_two_senders_by_default_from_concurrency_32() -> None:
+def test_two_senders_by_default_from_concurrency_32_on_more_than_2_cores(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
     assert TeacherConfig(model="m", concurrency=64).senders() == 2
     assert TeacherConfig(model="m", concurrency=16).senders() == 1
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert TeacherConfig(model="m", concurrency=64).senders() == 1
     assert TeacherConfig(model="m", concurrency=64, sender_processes=1).senders() == 1
     assert TeacherConfig(model="m", concurrency=2, sender_processes=4).senders() == 2

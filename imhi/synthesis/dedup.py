@@ -7,6 +7,7 @@ confirmed by exact Jaccard similarity.
 
 from __future__ import annotations
 
+import functools
 import re
 import zlib
 
@@ -26,6 +27,7 @@ _NON_WORD = re.compile(r"\W+")  # CJK characters are word characters too
 _CJK = re.compile("[\u4e00-\u9fff]")
 
 
+@functools.lru_cache(maxsize=4096)  # a reply's text is normalised by several filters in a row
 def norm(text: str) -> str:
     """Lowercase, keep letters/digits/CJK, collapse the rest to single spaces (the exact-duplicate key)."""
     return _NON_WORD.sub(" ", text.lower()).strip()

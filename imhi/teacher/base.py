@@ -28,11 +28,12 @@ class Job:
     params: dict[str, Any]
 
 
-OnReply = Callable[[Job, Reply], None]
+OnReply = Callable[[list[tuple[Job, Reply]]], None]
 
 
 class Backend(Protocol):
-    """Sends jobs and reports each reply (text or final error) through ``on_reply``.
+    """Sends jobs and reports replies (text or final error) through ``on_reply``, in groups:
+    the replies that arrived together (the teacher commits each group to the cache at once).
 
     ``jobs`` may be a lazy iterator: a backend that can start sending before it has seen them
     all (the OpenAI endpoint) should, the others may take them all first."""
@@ -163,16 +164,19 @@ class _Run:
         if self.notify:
             self.notify(i, reply)
 
-    def answered(self, job: Job, reply: Reply) -> None:
-        """A backend's reply: count, cache (when ok) and hand it to every row that waits for it."""
+    def answered(self, group: list[tuple[Job, Reply]]) -> None:
+        """Replies that arrived together: count them, cache the good ones in one commit, then
+        hand each to every row that waits for it."""
         t = self.teacher
-        reply.key = job.key
-        t._count(reply)
-        if reply.ok:
-            t.cache.put(job.key, reply.text or "", reply.usage, reply.finish_reason, t.cfg.model)
-        self.replies[job.key] = reply
-        for i in self.waiting.pop(job.key, ()):
-            self._tell(i, reply)
+        for job, reply in group:
+            reply.key = job.key
+            t._count(reply)
+        t.cache.put_many([(job.key, reply.text or "", reply.usage, reply.finish_reason, t.cfg.model)
+                          for job, reply in group if reply.ok])
+        for job, reply in group:
+            self.replies[job.key] = reply
+            for i in self.waiting.pop(job.key, ()):
+                self._tell(i, reply)
 
     def settle_lost(self) -> None:
         """A backend that lost a job still yields one reply (an error) per row."""

@@ -69,9 +69,8 @@ class BatchBackend:
             self._save(chunk_id, entry)
         batch = self._poll(chunk_id, entry)
         results = self._download(batch)
-        for job in chunk:
-            on_reply(job, results.get(job.key) or Reply(
-                error=f"BatchError: no result for this request (batch status {batch.status})"))
+        on_reply([(job, results.get(job.key) or Reply(
+            error=f"BatchError: no result for this request (batch status {batch.status})")) for job in chunk])
         entry["status"] = "done"
         self._save(chunk_id, entry)
 

@@ -66,9 +66,16 @@ class ReplyCache:
     def put(self, key: str, text: str, usage: dict[str, int], finish_reason: str | None,
             model: str = "") -> None:
         """Store one reply and commit, so a killed run keeps it."""
-        self.db.execute(
-            "INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?, ?)",
-            (key, text, finish_reason, json.dumps(usage), model, time.time()))
+        self.put_many([(key, text, usage, finish_reason, model)])
+
+    def put_many(self, items: list[tuple[str, str, dict[str, int], str | None, str]]) -> None:
+        """Store replies (key, text, usage, finish reason, model) in one commit."""
+        if not items:
+            return
+        now = time.time()
+        self.db.executemany("INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?, ?)",
+                            [(k, text, finish, json.dumps(usage), model, now)
+                             for k, text, usage, finish, model in items])
         self.db.commit()
 
     def __len__(self) -> int:

@@ -6,6 +6,7 @@ the environment variable that holds one (``api_key_env``).
 
 from __future__ import annotations
 
+import os
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
@@ -37,7 +38,11 @@ class TeacherConfig(Strict):
     sender_processes: int | None = Field(
         default=None, ge=1, description="sender processes sharing the concurrency (and rate limits) "
         "evenly; more than one keeps each event loop's bursts of replies short at high concurrency "
-        "(default: 2 from concurrency 32 up, else 1)")
+        "(default: 2 from concurrency 32 up on a machine with more than 2 CPU cores, else 1)")
+    ramp_up_s: float = Field(
+        default=0.2, ge=0, description="seconds over which the first `concurrency` requests of a run "
+        "start, evenly spaced (0: all at once); replies then come back spread out rather than in "
+        "one burst per round trip, which a busy client would work through one by one")
     temperature: float = Field(default=0.0, ge=0)
     top_p: float | None = None
     max_tokens: int = Field(default=512, ge=1)
@@ -66,8 +71,10 @@ class TeacherConfig(Strict):
         return out
 
     def senders(self) -> int:
-        """Sender processes to start (``sender_processes``, or the default for the concurrency)."""
-        n = self.sender_processes or (2 if self.concurrency >= 32 else 1)
+        """Sender processes to start (``sender_processes``, or the default for the concurrency and
+        the machine: on 2 cores a second sender competes with the build for CPU, and measured no
+        faster than one once the first requests are ramped up)."""
+        n = self.sender_processes or (2 if self.concurrency >= 32 and (os.cpu_count() or 1) > 2 else 1)
         return max(1, min(n, self.concurrency))
 
     def endpoint(self) -> str:

@@ -48,8 +48,7 @@ class LocalBackend:
             items.sort(key=lambda it: len(it[1]))
             for i in range(0, len(items), self.cfg.batch_size):
                 batch = items[i:i + self.cfg.batch_size]
-                for job, reply in zip([b[0] for b in batch], self._generate(batch), strict=True):
-                    on_reply(job, reply)
+                on_reply(list(zip([b[0] for b in batch], self._generate(batch), strict=True)))
 
     def _generate(self, batch: list[tuple[Job, str]]) -> list[Reply]:
         import torch

@@ -45,10 +45,10 @@ BATCH, EXIT = "batch", "exit"  # markers between batches in the child's inbox
 def _writer(conn: Connection, out: queue.SimpleQueue[Any]) -> None:
     """Send replies to the parent in small batches; a broken pipe ends the child."""
     while True:
-        batch = [out.get()]
+        batch = list(out.get())
         while len(batch) < FLUSH:
             try:
-                batch.append(out.get_nowait())
+                batch += out.get_nowait()
             except queue.Empty:
                 break
         try:
@@ -96,11 +96,25 @@ async def serve(jobs_in: Connection, out: queue.SimpleQueue[Any], cfg: TeacherCo
     inbox: asyncio.Queue[Any] = asyncio.Queue()
     threading.Thread(target=_reader, args=(jobs_in, asyncio.get_running_loop(), inbox, cfg.concurrency),
                      daemon=True).start()
+    loop = asyncio.get_running_loop()
+    done: list[tuple[str, Any]] = []  # replies of this loop iteration, handed over together
+
+    def flush() -> None:
+        if done:
+            out.put(done[:])
+            done.clear()
+
+    def on_reply(group: list[tuple[Job, Reply]]) -> None:
+        if not done:
+            loop.call_soon(flush)  # after every task woken in this iteration has run
+        done.extend((job.key, reply.model_dump()) for job, reply in group)
+
     client = backend.client()
     try:
         while await inbox.get() == BATCH:
-            await backend.run(client, inbox.get, lambda job, reply: out.put((job.key, reply.model_dump())))
-            out.put(("", None))
+            await backend.run(client, inbox.get, on_reply)
+            flush()
+            out.put([("", None)])
     finally:
         await client.close()
 
@@ -127,7 +141,7 @@ class _Link:
 class ProcessSender:
     """The parent's side: starts the children and relays jobs and replies.
 
-    With more than one child (``teacher.sender_processes``; 2 from concurrency 32 up) the
+    With more than one child (``teacher.sender_processes``; 2 from concurrency 32 up on more than 2 cores) the
     concurrency (and any requests/tokens-per-minute budget) is split evenly between them;
     chunks of jobs go to them in turn.
     """
@@ -154,7 +168,11 @@ class ProcessSender:
         job_r, job_w = os.pipe()
         rep_r, rep_w = os.pipe()
         cfg = self._child_cfg()
-        proc = _Child.fork(job_r, rep_w, (job_w, rep_r), cfg) if _can_fork() else _Child.spawn(job_r, rep_w, cfg)
+        if _can_fork():
+            _warm_transport(cfg)
+            proc = _Child.fork(job_r, rep_w, (job_w, rep_r), cfg)
+        else:
+            proc = _Child.spawn(job_r, rep_w, cfg)
         os.close(job_r)
         os.close(rep_w)
         link = _Link(proc, Connection(job_w, readable=False), Connection(rep_r, writable=False))
@@ -163,7 +181,7 @@ class ProcessSender:
 
     def send(self, jobs: Iterable[Job], on_reply: OnReply) -> None:
         """Stream ``jobs`` to the children in chunks, then call ``on_reply`` here, in this
-        thread, for each reply as it comes back."""
+        thread, with each group of replies as it comes back."""
         by_key: dict[str, Job] = {}
         chunk: list[Job] = []
         links: list[_Link] = []
@@ -193,11 +211,11 @@ class ProcessSender:
                 except (EOFError, OSError):  # that child died: the teacher marks its rows as failed
                     batch = [("", None)]
                     self._drop(waiting[conn])
-                for key, data in batch:
-                    if data is None:
-                        waiting.pop(conn, None)
-                    else:
-                        on_reply(by_key[key], Reply.model_validate(data))
+                group = [(by_key[key], Reply.model_validate(data)) for key, data in batch if data is not None]
+                if group:
+                    on_reply(group)
+                if any(data is None for _, data in batch):
+                    waiting.pop(conn, None)
 
     def _post(self, link: _Link, msg: Any) -> bool:
         try:
@@ -216,6 +234,19 @@ class ProcessSender:
             if link is not None:
                 _stop(link)
         self.links = [None] * len(self.links)
+
+
+_WARM: set[str] = set()  # transports built once in this process
+
+
+def _warm_transport(cfg: TeacherConfig) -> None:
+    """Build one HTTP transport here before forking, so the children inherit its imports
+    (~0.1 s of CPU each, at the moment the first requests should go out)."""
+    from imhi.teacher.openai_backend import http_client
+
+    if cfg.http_client not in _WARM:
+        _WARM.add(cfg.http_client)
+        http_client(cfg)
 
 
 def _can_fork() -> bool:
