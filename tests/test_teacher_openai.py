@@ -146,3 +146,30 @@ def test_ramp_up_spreads_the_first_requests(tmp_path: Path, ramp: float) -> None
         assert 0.4 <= spread < 1.0, spread
     else:
         assert spread < 0.3, spread
+
+
+def test_lean_benchmark_server_answers_through_the_openai_client(tmp_path: Path) -> None:
+    """benchmarks/teacher_throughput.py --server lean: the bare-protocol chat server speaks
+    enough HTTP/1.1 (keep-alive, Content-Length) for the real client, and counts requests."""
+    import json
+    import subprocess
+    import sys
+    import urllib.request
+
+    port_file = tmp_path / "port"
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("fakeserver.py")), "--lean",
+                             "--latency", "0.05", "--port-file", str(port_file)])
+    try:
+        for _ in range(200):
+            if port_file.is_file() and port_file.read_text():
+                break
+            time.sleep(0.05)
+        url = f"http://127.0.0.1:{port_file.read_text()}"
+        cfg = TeacherConfig(model="fake", base_url=f"{url}/v1", concurrency=2, sender="inline")
+        replies = make_teacher(cfg, tmp_path / "c.sqlite").generate([_msgs(i) for i in range(5)])
+        assert all(r.ok and (r.text or "").startswith("Yes.") for r in replies)
+        assert all(r.usage["prompt_tokens"] > 0 for r in replies)
+        with urllib.request.urlopen(f"{url}/stats") as resp:  # noqa: S310 - loopback only
+            assert json.load(resp) == {"requests": 5, "answered": 5}
+    finally:
+        proc.kill()
