@@ -31,7 +31,10 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
 os.environ["IMHI_NO_PROGRESS"] = "1"
+
+from fakeserver import spawn  # noqa: E402
 
 from imhi.config import validate_data  # noqa: E402
 from imhi.io import dump_yaml, load_yaml, write_jsonl, write_text  # noqa: E402
@@ -56,15 +59,7 @@ def make_posts(path: Path, n: int, start: int = 0) -> None:
 
 
 def start_server(latency: float, work: Path, lean: bool = False) -> tuple[subprocess.Popen[bytes], str]:
-    port_file = work / "port"
-    port_file.unlink(missing_ok=True)
-    proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "fakeserver.py"), "--latency",
-                             str(latency), "--port-file", str(port_file), *(["--lean"] if lean else [])])
-    for _ in range(200):
-        if port_file.is_file() and port_file.read_text():
-            return proc, f"http://127.0.0.1:{port_file.read_text()}"
-        time.sleep(0.05)
-    raise RuntimeError("fake server did not start")
+    return spawn(latency, work / "port", lean)
 
 
 def server_requests(url: str) -> int:

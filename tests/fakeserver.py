@@ -14,6 +14,8 @@ import asyncio
 import hashlib
 import json
 import re
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -278,6 +280,19 @@ def serve_lean(latency: float, port_file: str) -> None:
         await server.serve_forever()
 
     asyncio.run(run())
+
+
+def spawn(latency: float, port_file: Path, lean: bool = False) -> tuple[subprocess.Popen[bytes], str]:
+    """Start this server in a subprocess; returns it and its base URL (without ``/v1``)."""
+    port_file.unlink(missing_ok=True)
+    proc = subprocess.Popen([sys.executable, __file__, "--latency", str(latency),  # noqa: S603
+                             "--port-file", str(port_file), *(["--lean"] if lean else [])])
+    for _ in range(200):
+        if port_file.is_file() and port_file.read_text():
+            return proc, f"http://127.0.0.1:{port_file.read_text()}"
+        time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("fake server did not start")
 
 
 def main() -> None:

@@ -152,19 +152,12 @@ def test_lean_benchmark_server_answers_through_the_openai_client(tmp_path: Path)
     """benchmarks/teacher_throughput.py --server lean: the bare-protocol chat server speaks
     enough HTTP/1.1 (keep-alive, Content-Length) for the real client, and counts requests."""
     import json
-    import subprocess
-    import sys
     import urllib.request
 
-    port_file = tmp_path / "port"
-    proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("fakeserver.py")), "--lean",
-                             "--latency", "0.05", "--port-file", str(port_file)])
+    from fakeserver import spawn
+
+    proc, url = spawn(0.05, tmp_path / "port", lean=True)
     try:
-        for _ in range(200):
-            if port_file.is_file() and port_file.read_text():
-                break
-            time.sleep(0.05)
-        url = f"http://127.0.0.1:{port_file.read_text()}"
         cfg = TeacherConfig(model="fake", base_url=f"{url}/v1", concurrency=2, sender="inline")
         replies = make_teacher(cfg, tmp_path / "c.sqlite").generate([_msgs(i) for i in range(5)])
         assert all(r.ok and (r.text or "").startswith("Yes.") for r in replies)

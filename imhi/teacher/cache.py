@@ -63,13 +63,9 @@ class ReplyCache:
                 out[key] = {"text": text, "finish_reason": finish, "usage": json.loads(usage)}
         return out
 
-    def put(self, key: str, text: str, usage: dict[str, int], finish_reason: str | None,
-            model: str = "") -> None:
-        """Store one reply and commit, so a killed run keeps it."""
-        self.put_many([(key, text, usage, finish_reason, model)])
-
     def put_many(self, items: list[tuple[str, str, dict[str, int], str | None, str]]) -> None:
-        """Store replies (key, text, usage, finish reason, model) in one commit."""
+        """Store replies (key, text, usage, finish reason, model) in one commit, so a killed
+        run keeps them."""
         if not items:
             return
         now = time.time()
