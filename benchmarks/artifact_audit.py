@@ -48,7 +48,7 @@ def audit_file(path: Path, column: str = "gpt-3.5-turbo", examples: int = 3) -> 
                          stated=parsed.label, explanation=parsed.explanation, marker=parsed.marker)
         if parsed.label is None:
             _hit(counts, shown, "unreadable_label", parsed.sentence, examples)
-        hits = {name: FILTERS[name](cand, ctx) for name in AUDITED}
+        hits = {name: FILTERS[name].fn(cand, ctx) for name in AUDITED}
         if hits["exact_duplicate"]:
             hits["near_duplicate"] = None  # counted once, as exact
         for name, reason in hits.items():

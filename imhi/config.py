@@ -7,6 +7,7 @@ misspelled key is an error that names the key and the file.
 
 from __future__ import annotations
 
+import difflib
 import importlib.metadata
 import platform
 import sys
@@ -31,6 +32,13 @@ class Strict(BaseModel):
     """Base for every recipe section: unknown keys are errors."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def unknown_name(what: str, name: str, known: list[str] | tuple[str, ...]) -> str:
+    """The one message for a name no registry knows: the known ones and the closest match."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return f"unknown {what} '{name}' (known: {', '.join(known)}){hint}"
 
 
 def format_validation_error(exc: ValidationError) -> str:

@@ -35,6 +35,9 @@ class LabelSpec(Strict):
     name: str
     answer: str | None = None
     aliases: list[str] = Field(default_factory=list)
+    cues: list[str] = Field(default_factory=list, description="wording an explanation uses when it concludes "
+                            "this label (\"thwarted belongingness\"); read by the rules judge and the alias "
+                            "step, negation-aware, never used to read a data file's label")
     description: str = ""
 
 
@@ -59,6 +62,8 @@ class TaskSpec(Strict):
     labels: list[LabelSpec]
     answer: str = "{label}"
     none_answer: str | None = None
+    none_cues: list[str] = Field(default_factory=list, description="multi-label: wording that says no label "
+                                 "applies (besides none_answer)")
     query_template: str | None = None
     answer_template: str | None = None
     system_prompt: str = ""

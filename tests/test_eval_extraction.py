@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from imhi.evaluation.extract import UNPARSED, extract, extract_many, parse_json_answer
+from imhi.judges.extract import UNPARSED, extract, extract_many, parse_json_answer
 from imhi.evaluation.references import read_reference_csv
 from imhi.io import InputError
 from imhi.tasks import load_task, load_tasks

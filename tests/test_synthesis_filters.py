@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from imhi.judges import Verdict, read_reply
 from imhi.synthesis.dedup import NearDuplicateIndex
 from imhi.synthesis.filters import FILTERS, Candidate, Context, FilterConfig, first_failure
-from imhi.synthesis.parse import parse_judge, parse_reply
+from imhi.synthesis.parse import parse_reply
 from imhi.tasks import load_task
 
 DR = load_task("dr")
@@ -24,7 +25,7 @@ def cand(raw: str, gold: object = "yes", finish: str | None = "stop") -> Candida
 
 
 def reason(name: str, c: Candidate, **cfg: object) -> str | None:
-    return FILTERS[name](c, Context(FilterConfig.model_validate(cfg)))
+    return FILTERS[name].fn(c, Context(FilterConfig.model_validate(cfg)))
 
 
 def test_parse_reply_variants() -> None:
@@ -36,8 +37,8 @@ def test_parse_reply_variants() -> None:
     cd = load_task("cn_cognitive_distortion")
     p = parse_reply(cd, "该帖子存在以下认知扭曲：放大、读心术。理由：作者认定别人都在嘲笑自己。")
     assert p.label == ["读心术", "放大"] and p.explanation.startswith("作者")
-    assert parse_judge(cd, "读心术、放大") == ["读心术", "放大"]
-    assert parse_judge(DR, "Yes, the poster suffers from depression.") == "yes"
+    assert read_reply(cd, "读心术、放大").label == ["读心术", "放大"]
+    assert read_reply(DR, "Yes, the poster suffers from depression.").label == "yes"
 
 
 def test_each_filter_catches_its_artifact() -> None:
@@ -56,8 +57,10 @@ def test_each_filter_catches_its_artifact() -> None:
     assert "too short" in reason("length", cand("Yes. Reasoning: Sad post."), min_words=5)
     assert "too long" in reason("length", good, max_words=5)
     judged = cand(f"Yes. Reasoning: {EXPL}")
-    judged.judge = "no"
-    assert "judge read 'no'" in reason("consistency", judged)
+    judged.verdicts = {"rules": Verdict("no", "there is no sign of depression")}
+    assert "rules judge read 'no'" in reason("consistency", judged)
+    judged.verdicts = {"rules": None, "llm": Verdict("yes", "LLM replied: yes")}
+    assert reason("consistency", judged) is None  # no verdict is not a failure
     scored = cand(f"Yes. Reasoning: {EXPL}")
     scored.score = -4.0
     assert "quality score" in reason("quality", scored, quality_threshold=-3.0)
@@ -68,12 +71,12 @@ def test_duplicate_filters_use_the_kept_index() -> None:
     first = cand(f"Yes. Reasoning: {EXPL}")
     ctx.index.add("a", first.explanation)
     same = cand(f"Yes. Reasoning: {EXPL.upper()}")
-    assert "same explanation as a" in FILTERS["exact_duplicate"](same, ctx)
+    assert "same explanation as a" in FILTERS["exact_duplicate"].fn(same, ctx)
     near = cand("Yes. Reasoning: " + EXPL[:-1] + " indeed.")
-    assert FILTERS["exact_duplicate"](near, ctx) is None
-    assert "near-duplicate of a" in FILTERS["near_duplicate"](near, ctx)
+    assert FILTERS["exact_duplicate"].fn(near, ctx) is None
+    assert "near-duplicate of a" in FILTERS["near_duplicate"].fn(near, ctx)
     other = cand("Yes. Reasoning: The poster writes that nothing feels worth doing and sleeps all day.")
-    assert FILTERS["near_duplicate"](other, ctx) is None
+    assert FILTERS["near_duplicate"].fn(other, ctx) is None
 
 
 def test_near_duplicate_index_is_deterministic_and_scales() -> None:

@@ -97,28 +97,38 @@ def test_teacher_build_filters_regenerates_and_resumes(tmp_path: Path, monkeypat
             assert b"sk-never-written-anywhere" not in path.read_bytes(), path
 
 
-def test_predict_explain_mode_and_consistency_judge(tmp_path: Path) -> None:
+def test_predict_explain_mode_and_consistency_judges(tmp_path: Path) -> None:
+    """The rules judge (free) drops an explanation whose own conclusion says "no"; the opt-in
+    LLM judge's natural reply ("The poster does not suffer …", no "No," and no exact answer
+    sentence) is read and drops another; every verdict reaches rejected.jsonl and the report."""
     def predict(messages: list[dict[str, str]]) -> str:
         last = messages[-1]["content"]
         if "Which answer does the explanation support?" in last:
-            return "No, the poster does not suffer from depression." if "MISLEAD" in last else \
-                "Yes, the poster suffers from depression."
+            return "The poster does not suffer from depression." if "MISLEAD" in last else \
+                "I think the explanation supports the first answer: the poster suffers from depression."
         assert "correct answer is" not in last  # no gold label in predict+explain mode
         tail = " MISLEAD" if "guitar" in last else ""
+        ending = " It contains no emotional content, so there is no indication of depression." \
+            if "therapist asked" in last else ""
         return ("Yes, the poster suffers from depression. Reasoning: The author describes a long "
-                f"loss of interest and persistent low mood {abs(hash(last)) % 9999}{tail}.")
+                f"loss of interest and persistent low mood {abs(hash(last)) % 9999}{tail}.{ending}")
 
     with FakeOpenAI(responder=predict) as server:
-        recipe = write_recipe(tmp_path, server.base_url, tasks=["dr"],
-                              prompting={"mode": "predict_explain"}, filters={"regenerations": 0})
+        recipe = write_recipe(tmp_path, server.base_url, tasks=["dr"], prompting={"mode": "predict_explain"},
+                              filters={"regenerations": 0, "judge": ["rules", "llm"]})
         run = build(recipe, tmp_path / "run")
-        rejected = list(read_jsonl(run / "rejected.jsonl"))
-        reasons = {r["filter"] for r in rejected}
-        assert "consistency" in reasons and "correctness" in reasons
+        rejected = [r for r in read_jsonl(run / "rejected.jsonl") if r["filter"] == "consistency"]
+        by_judge = {j for r in rejected for j in r["verdicts"] if "judge read" in r["reason"] and j in r["reason"]}
+        assert by_judge == {"rules", "llm"}, rejected
+        therapist = next(r for r in rejected if "rules judge read 'no'" in r["reason"])
+        assert "no indication of depression" in therapist["verdicts"]["rules"]
         judged = [b for b in server.requests if "Which answer" in b["messages"][-1]["content"]]
         assert judged  # a second LLM call per surviving row
         kept = list(read_jsonl(run / "dataset" / "train.jsonl"))
         assert kept and all(p["label"] == "yes" for p in kept)
+        assert not any("therapist asked" in p["text"] or "MISLEAD" in p["answer"] for p in kept)
+        report = (run / "build_report.md").read_text()
+        assert "| dr | rules |" in report and "| dr | llm |" in report
 
 
 def test_teacher_recipes_validate_and_errors_name_the_key(tmp_path: Path) -> None:
@@ -137,3 +147,7 @@ def test_teacher_recipes_validate_and_errors_name_the_key(tmp_path: Path) -> Non
         load_recipe(recipe, BuildRecipe, ["teacher=null"])
     with pytest.raises(InputError, match="filters.use.0"):
         load_recipe(recipe, BuildRecipe, ["filters.use=[spelling]"])
+    with pytest.raises(InputError, match=r"unknown filter 'consistensy' \(known: empty, .*did you mean 'consistency'"):
+        load_recipe(recipe, BuildRecipe, ["filters.use=[consistensy]"])
+    with pytest.raises(InputError, match=r"unknown judge 'rule' .*did you mean 'rules'"):
+        load_recipe(recipe, BuildRecipe, ["filters.judge=[rule]"])

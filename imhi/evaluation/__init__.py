@@ -6,9 +6,9 @@ sheets. Same layer as generation/training/synthesis: imports none of them.
 
 from __future__ import annotations
 
-from imhi.evaluation.extract import EXTRACTORS, extract, extract_many
 from imhi.evaluation.metrics import METRICS, score_task
 from imhi.evaluation.score import MetricsConfig, score_generations
+from imhi.judges.extract import EXTRACTORS, extract, extract_many
 
 __all__ = ["EXTRACTORS", "METRICS", "MetricsConfig", "extract", "extract_many", "score_generations",
            "score_task"]

@@ -20,6 +20,7 @@ from imhi.config import Strict
 from imhi.evaluation.references import read_reference_csv
 from imhi.evaluation.textscore import default_encoder, resolve_encoder
 from imhi.io import InputError, read_jsonl, write_json
+from imhi.judges.classifier import ExtractorClassifier
 from imhi.schema import Label
 from imhi.tasks import TaskSpec, load_tasks, split_reasoning
 
@@ -121,47 +122,6 @@ def _no_gpu() -> bool:
     import torch
 
     return not torch.cuda.is_available()
-
-
-class ExtractorClassifier:
-    """Predict labels from explanations with the per-task models under one folder."""
-
-    def __init__(self, folder: Path, batch_size: int = 64, max_length: int = 128) -> None:
-        self.folder, self.batch_size, self.max_length = Path(folder), batch_size, max_length
-        self._models: dict[str, tuple[Any, Any]] = {}
-
-    def _model(self, task: str) -> tuple[Any, Any] | None:
-        if task not in self._models:
-            from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-            path = self.folder / task
-            if not (path / "config.json").is_file():
-                return None  # no classifier for this task: its unread answers stay unparsed
-            self._models[task] = (AutoTokenizer.from_pretrained(path),
-                                  AutoModelForSequenceClassification.from_pretrained(path).eval())
-        return self._models[task]
-
-    def predict(self, task: str, texts: list[str]) -> list[Label | None]:
-        """Labels for ``texts`` (None for every text when the task has no classifier)."""
-        import torch
-
-        loaded = self._model(task)
-        if loaded is None:
-            return [None] * len(texts)
-        tok, model = loaded
-        id2label = model.config.id2label
-        multi = model.config.problem_type == "multi_label_classification"
-        out: list[Label | None] = []
-        for i in range(0, len(texts), self.batch_size):
-            enc = tok(texts[i:i + self.batch_size], truncation=True, max_length=self.max_length,
-                      padding=True, return_tensors="pt")
-            with torch.inference_mode():
-                logits = model(**enc).logits
-            if multi:
-                out += [[id2label[j] for j, on in enumerate(row) if on] for row in (logits > 0).tolist()]
-            else:
-                out += [id2label[j] for j in logits.argmax(-1).tolist()]
-        return out
 
 
 def _group(examples: list[tuple[str, str, Label]], cfg: ExtractorConfig) -> dict[str, list]:

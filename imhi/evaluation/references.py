@@ -12,14 +12,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from imhi.evaluation.extract import (
+from imhi.io import InputError
+from imhi.judges.extract import (
     DEFAULT_STEPS,
     AmbiguousTask,
     extract,
     question_table,
     task_of_query,
 )
-from imhi.io import InputError
 from imhi.tasks import TaskSpec, split_reasoning
 
 REFERENCE_COLUMN = "gpt-3.5-turbo"

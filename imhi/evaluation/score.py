@@ -16,11 +16,11 @@ from typing import Any
 from pydantic import Field
 
 from imhi.config import Strict
-from imhi.evaluation.extract import DEFAULT_STEPS, EXTRACTORS, extract_many
 from imhi.evaluation.metrics import METRICS, score_task
 from imhi.evaluation.report import load_scores, write_report
 from imhi.evaluation.textscore import BartScoreConfig, BertScoreConfig, bartscore, bertscore
 from imhi.io import InputError, read_jsonl, sha256_text, write_json, write_jsonl
+from imhi.judges.extract import DEFAULT_STEPS, EXTRACTORS, extract_many
 from imhi.tasks import TaskSpec, load_task, split_reasoning
 
 REQUIRED = ("id", "task", "prediction")
@@ -77,7 +77,7 @@ def extract_rows(rows: list[dict[str, Any]], gen_path: Path, cfg: MetricsConfig)
         row["label"] = task.check_label(row["label"], where=gen_path, row=row["_row"])
     classify = None
     if "classifier" in cfg.steps and cfg.classifier:
-        from imhi.evaluation.classifier import ExtractorClassifier
+        from imhi.judges.classifier import ExtractorClassifier
 
         classify = ExtractorClassifier(Path(cfg.classifier)).predict
     found = extract_many([(tasks[r["task"]], r["prediction"]) for r in rows], cfg.steps, classify)

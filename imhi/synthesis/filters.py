@@ -1,10 +1,11 @@
-"""Filters for teacher explanations: each a named function returning None (keep) or a reason.
+"""Filters for explanations (teacher replies or reference explanations): each a named
+function returning None (keep) or a reason.
 
-Reads and writes nothing. ``FILTERS`` maps a name to its function; a recipe lists the
-names it applies, in order. Row filters look at one candidate; ``consistency`` and
-``quality`` read the judge label / quality score the pipeline attached first; the
-duplicate filters read the index of explanations already kept (in post order, so a
-rerun keeps the same rows).
+Reads and writes nothing. ``FILTERS`` is the registry: a name → the function, its phase and
+what it needs, so the pipeline names no filter. Phases: ``row`` (one candidate alone),
+``late`` (after the judges and the quality scorer: ``consistency``, ``quality``) and ``set``
+(against the explanations already kept, in post order, so a rerun keeps the same rows). A
+recipe lists the names it applies, in order; an unknown name is an error listing the known ones.
 """
 
 from __future__ import annotations
@@ -12,27 +13,30 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field, field_validator
 
-from imhi.config import Strict
+from imhi.config import Strict, unknown_name
+from imhi.judges import JudgeSpec, RulesSpec, Verdict, contradicts, describe
 from imhi.schema import Label
 from imhi.synthesis.dedup import NearDuplicateIndex
 from imhi.synthesis.parse import same_label
 from imhi.tasks import TaskSpec
-from imhi.teacher import TeacherConfig
 
-FilterName = Literal["empty", "truncated", "no_reasoning", "correctness", "hedge", "prompt_echo",
-                     "example_reference", "length", "consistency", "quality", "exact_duplicate",
-                     "near_duplicate"]
-DEFAULT_FILTERS: list[FilterName] = ["empty", "truncated", "no_reasoning", "correctness", "hedge",
-                                     "prompt_echo", "example_reference", "length", "consistency",
-                                     "exact_duplicate", "near_duplicate"]
+def _known_filter(name: str) -> str:
+    if name not in FILTERS:
+        raise ValueError(unknown_name("filter", name, list(FILTERS)))
+    return name
+
+
+FilterName = Annotated[str, AfterValidator(_known_filter)]
+DEFAULT_FILTERS = ["empty", "truncated", "no_reasoning", "correctness", "hedge", "prompt_echo",
+                   "example_reference", "length", "consistency", "exact_duplicate", "near_duplicate"]
 
 
 class FilterConfig(Strict):
-    """Which filters run, their bounds, and how often a rejected row is regenerated."""
+    """Which filters run, their bounds, the judges, and how often a rejected row is regenerated."""
 
     use: list[FilterName] = Field(default_factory=lambda: list(DEFAULT_FILTERS))
     min_words: int = Field(default=8, ge=0, description="English words (Chinese: characters / 2)")
@@ -44,7 +48,20 @@ class FilterConfig(Strict):
     quality_kind: Literal["seq2seq", "causal"] = "seq2seq"
     regenerations: int = Field(default=2, ge=0, description="new tries for a rejected row")
     regen_temperature: float = Field(default=0.7, ge=0)
-    judge: TeacherConfig | None = Field(default=None, description="consistency judge (default: teacher)")
+    judge: list[JudgeSpec] = Field(default_factory=lambda: [RulesSpec()],
+                                   description="consistency judges (rules, classifier, llm); a row fails "
+                                   "when any of them reads a label other than the gold")
+    on_fail: Literal["drop", "flag"] | None = Field(
+        default=None, description="reference builds: drop a row a filter rejects, or keep it marked with "
+        "the reason (default: flag); teacher builds always drop (and regenerate)")
+
+    @field_validator("judge")
+    @classmethod
+    def _one_of_each(cls, specs: list[JudgeSpec]) -> list[JudgeSpec]:
+        kinds = [s.kind for s in specs]
+        if len(set(kinds)) != len(kinds):
+            raise ValueError(f"each judge kind at most once (got {kinds})")
+        return specs
 
 
 @dataclass
@@ -59,8 +76,7 @@ class Candidate:
     explanation: str
     marker: bool = True
     finish_reason: str | None = None
-    judge: Label | None = None
-    judge_error: str | None = None
+    verdicts: dict[str, Verdict | None] = field(default_factory=dict)  # judge name → what it read
     reference: str | None = None  # an expert/reference explanation of the same post, if any
     score: float | None = None
 
@@ -213,12 +229,19 @@ def length(c: Candidate, ctx: Context) -> str | None:
 
 
 def consistency(c: Candidate, ctx: Context) -> str | None:
-    """The label a judge reads from the explanation alone equals the gold label."""
-    if c.judge_error:
-        return f"judge failed: {c.judge_error}"
-    if c.judge is None:
-        return "judge named no known label"
-    return None if same_label(c.judge, c.gold) else f"judge read {c.judge!r}, gold is {c.gold!r}"
+    """No judge reads a label other than the gold from the explanation alone (a judge that
+    reads nothing gives no verdict: that is not a failure; a judge that failed is)."""
+    for name, v in c.verdicts.items():
+        if v is not None and v.error:
+            return f"{name} judge failed: {v.error}"
+    bad = [f"{name} judge read {describe(v)}" for name, v in c.verdicts.items()
+           if v is not None and contradicts(c.task, v, c.gold)]
+    return f"{'; '.join(bad)}; gold is {c.gold!r}" if bad else None
+
+
+def contradicting(c: Candidate) -> list[str]:
+    """The judges whose verdict contradicts the gold label."""
+    return [n for n, v in c.verdicts.items() if v is not None and contradicts(c.task, v, c.gold)]
 
 
 def quality(c: Candidate, ctx: Context) -> str | None:
@@ -243,21 +266,58 @@ def near_duplicate(c: Candidate, ctx: Context) -> str | None:
 
 
 Filter = Callable[[Candidate, Context], str | None]
-FILTERS: dict[str, Filter] = {
-    "empty": empty, "truncated": truncated, "no_reasoning": no_reasoning,
-    "correctness": correctness, "hedge": hedge, "prompt_echo": prompt_echo,
-    "example_reference": example_reference, "length": length, "consistency": consistency,
-    "quality": quality, "exact_duplicate": exact_duplicate, "near_duplicate": near_duplicate,
+Phase = Literal["row", "late", "set"]
+
+
+@dataclass(frozen=True)
+class FilterEntry:
+    """A filter, its phase, what it needs ("judges": verdicts; "scorer": a quality score) and
+    an optional ``prepare`` run as soon as a candidate passes the row phase (e.g. its MinHash,
+    while other replies are still in flight)."""
+
+    fn: Filter
+    phase: Phase = "row"
+    needs: frozenset[str] = frozenset()
+    prepare: Callable[[Candidate, Context], None] | None = None
+
+
+def _prepare_near_duplicate(c: Candidate, ctx: Context) -> None:
+    ctx.index.prepare(c.explanation)
+
+
+FILTERS: dict[str, FilterEntry] = {
+    "empty": FilterEntry(empty), "truncated": FilterEntry(truncated), "no_reasoning": FilterEntry(no_reasoning),
+    "correctness": FilterEntry(correctness), "hedge": FilterEntry(hedge), "prompt_echo": FilterEntry(prompt_echo),
+    "example_reference": FilterEntry(example_reference), "length": FilterEntry(length),
+    "consistency": FilterEntry(consistency, "late", frozenset({"judges"})),
+    "quality": FilterEntry(quality, "late", frozenset({"scorer"})),
+    "exact_duplicate": FilterEntry(exact_duplicate, "set"),
+    "near_duplicate": FilterEntry(near_duplicate, "set", prepare=_prepare_near_duplicate),
 }
-ARTIFACTS = ("empty", "truncated", "no_reasoning", "hedge", "prompt_echo", "example_reference")
-NEEDS_JUDGE = "consistency"
-STATEFUL = ("exact_duplicate", "near_duplicate")
+
+
+def in_phase(names: list[str], phase: Phase, have: frozenset[str] = frozenset({"judges", "scorer"})) -> list[str]:
+    """The listed filters of a phase whose needs are met (quality without a scorer has no score
+    to judge: it passes every row, so it is left out)."""
+    return [n for n in names if FILTERS[n].phase == phase and FILTERS[n].needs <= have]
+
+
+def needs(names: list[str], what: str) -> bool:
+    """True when one of the named filters needs ``what`` ("judges", "scorer")."""
+    return any(what in FILTERS[n].needs for n in names if n in FILTERS)
+
+
+def prepare(c: Candidate, ctx: Context, names: list[str]) -> None:
+    """Run the named filters' ``prepare`` steps for a candidate that passed the row phase."""
+    for name in names:
+        if FILTERS[name].prepare is not None:
+            FILTERS[name].prepare(c, ctx)  # type: ignore[misc]
 
 
 def first_failure(c: Candidate, ctx: Context, names: list[str]) -> tuple[str, str] | None:
     """Run the named filters in order; the first (name, reason) that rejects, or None."""
     for name in names:
-        reason = FILTERS[name](c, ctx)
+        reason = FILTERS[name].fn(c, ctx)
         if reason:
             return name, reason
     return None

@@ -55,15 +55,3 @@ def same_label(a: Label | None, b: Label | None) -> bool:
     if isinstance(a, list) or isinstance(b, list):
         return sorted(a if isinstance(a, list) else [a]) == sorted(b if isinstance(b, list) else [b])
     return a == b
-
-
-def parse_judge(task: TaskSpec, text: str | None) -> Label | None:
-    """The label a judge reply names (answer sentence, label name or comma list)."""
-    first = _clean(text or "").splitlines()[0] if (text or "").strip() else ""
-    if not first:
-        return None
-    label = task.parse_label_sentence(first)
-    if label is None and task.multi_label:
-        names = [task.canonical(x) for x in re.split(r",|，|、|;|；", first) if x.strip()]
-        label = None if not names or None in names else [n for n in names if n]
-    return label

@@ -19,17 +19,27 @@ from typing import Any
 
 from imhi.config import Manifest
 from imhi.io import frozen_heap, write_jsonl, write_text
-from imhi.prompting import PromptConfig, build_messages, judge_messages, load_pools, prompt_hash, select_shots
+from imhi.judges import Judge, TeacherFactory, describe, make_judges
+from imhi.prompting import PromptConfig, build_messages, load_pools, prompt_hash, select_shots
 from imhi.schema import InstructionPair, Post
 from imhi.sources import resolve
 from imhi.synthesis.dataset import SPLITS, collect_posts, make_pair, run_dir_of, write_dataset
 from imhi.synthesis.dedup import norm
-from imhi.synthesis.filters import NEEDS_JUDGE, STATEFUL, Candidate, Context, FilterConfig, first_failure
-from imhi.synthesis.parse import parse_judge, parse_reply
+from imhi.synthesis.filters import (
+    Candidate,
+    Context,
+    FilterConfig,
+    contradicting,
+    first_failure,
+    in_phase,
+    needs,
+    prepare,
+)
+from imhi.synthesis.parse import parse_reply
 from imhi.synthesis.recipe import BuildRecipe
 from imhi.synthesis.report import TaskStats, render
 from imhi.tasks import Example, TaskSpec, load_task
-from imhi.teacher import Reply, Teacher, make_teacher
+from imhi.teacher import Reply, Teacher, TeacherConfig, make_teacher
 
 # Injected quality scorer (BARTScore from imhi.evaluation, composed in imhi/cli/build.py):
 # (task, candidates) → one score per candidate (None: no reference to score against).
@@ -53,20 +63,24 @@ def _candidate(task: TaskSpec, post: Post, reply: Reply) -> Candidate:
                      finish_reason=reply.finish_reason, reference=post.explanation or None)
 
 
-def _rejection(post: Post, cand: Candidate | None, name: str, reason: str, attempt: int,
-               final: bool) -> dict[str, Any]:
-    return {"id": post.id, "task": post.task, "source": post.source, "attempt": attempt,
-            "final": final, "filter": name, "reason": reason, "label": post.label,
-            "reply": cand.raw if cand else None,
-            "provenance": post.provenance.model_dump(exclude_none=True)}
+def rejection(post: Post, cand: Candidate | None, name: str, reason: str, attempt: int | None = None,
+              final: bool = True) -> dict[str, Any]:
+    """The one shape of a rejected (or flagged) row in rejected.jsonl: filter, reason, every
+    judge's verdict."""
+    row = {"id": post.id, "task": post.task, "source": post.source, "attempt": attempt,
+           "final": final, "filter": name, "reason": reason, "label": post.label,
+           "reply": cand.raw if cand else None,
+           "verdicts": {n: describe(v) for n, v in cand.verdicts.items() if v} if cand else {},
+           "provenance": post.provenance.model_dump(exclude_none=True)}
+    return {k: v for k, v in row.items() if v is not None}
 
 
-def _judge(judge: Teacher, task: TaskSpec, cands: list[Candidate], stats: TaskStats) -> None:
-    replies = judge.generate([judge_messages(task, c.explanation) for c in cands],
-                             desc=f"{task.name} judge")
-    for c, r in zip(cands, replies, strict=True):
-        stats.usage(r.usage, r.cached, judge=True)
-        c.judge, c.judge_error = (parse_judge(task, r.text), None) if r.ok else (None, r.error)
+def judge(judges: list[Judge], task: TaskSpec, cands: list[Candidate], stats: TaskStats) -> None:
+    """Attach each judge's verdict to the candidates (one call per judge for the batch)."""
+    for j in judges:
+        for c, v in zip(cands, j.read(task, [c.explanation for c in cands]), strict=True):
+            c.verdicts[j.name] = v
+            stats.judged(j.name, v, contradicts=v is not None and j.name in contradicting(c))
 
 
 class Round:
@@ -85,7 +99,7 @@ class Round:
         self.cands: list[Candidate | None] = [None] * len(posts)
         self.retry: list[Post] = []
         self.next = 0  # posts before this index are settled
-        self.incremental = not run.late
+        self.incremental = not run.batched_late
 
     def requests(self) -> Iterator[list[dict[str, str]]]:
         """The posts' prompts, rendered lazily (sending starts before the last one exists)."""
@@ -104,8 +118,12 @@ class Round:
         else:
             self.cands[i] = c = _candidate(run.task, post, reply)
             self.verdicts[i] = first_failure(c, run.ctx, run.row_filters)
-            if self.verdicts[i] is None and "near_duplicate" in run.set_filters:
-                run.ctx.index.prepare(c.explanation)  # its MinHash, while replies are in flight
+            if self.verdicts[i] is None and run.row_judges:
+                judge(run.row_judges, run.task, [c], run.result.stats)
+            if self.verdicts[i] is None and self.incremental:
+                self.verdicts[i] = first_failure(c, run.ctx, run.late)
+            if self.verdicts[i] is None:
+                prepare(c, run.ctx, run.set_filters)
         self.known[i] = True
         if self.incremental:
             while self.next < len(self.posts) and self.known[self.next]:
@@ -132,9 +150,9 @@ class Round:
             return
         name, reason = verdict or ("teacher_error", "no reply")
         final = self.attempt == run.fcfg.regenerations or name == "teacher_error"  # a failed call:
-        run.result.rejected.append(_rejection(post, c, name, reason, self.attempt, final))  # next run
+        run.result.rejected.append(rejection(post, c, name, reason, self.attempt, final))  # next run
         if final:
-            run.result.stats.drop(name)
+            run.result.stats.drop(name, contradicting(c) if c is not None and needs([name], "judges") else ())
         else:
             self.retry.append(post)
 
@@ -143,16 +161,21 @@ class TaskRun:
     """One task's synthesis: rounds of generate → parse → filter until kept or out of tries."""
 
     def __init__(self, task: TaskSpec, shots: tuple[list[Example], list[Example]], pcfg: PromptConfig,
-                 fcfg: FilterConfig, teacher: Teacher, judge: Teacher, scorer: Scorer | None) -> None:
+                 fcfg: FilterConfig, teacher: Teacher, judges: list[Judge], scorer: Scorer | None) -> None:
         self.task, self.shots, self.pcfg, self.fcfg = task, shots, pcfg, fcfg
         self.shot_texts = {norm(ex.text) for ex in shots[0]}
         self.hashes = (prompt_hash(task, shots[0], pcfg), prompt_hash(task, shots[1], pcfg))
-        self.teacher, self.judge, self.scorer = teacher, judge, scorer
+        self.teacher, self.scorer = teacher, scorer
         self.ctx = Context(fcfg)
-        self.row_filters = [n for n in fcfg.use if n not in (NEEDS_JUDGE, "quality", *STATEFUL)]
-        self.set_filters = [n for n in fcfg.use if n in STATEFUL]
-        # quality without a scorer has no score to judge and passes every row
-        self.late = [n for n in fcfg.use if n == NEEDS_JUDGE or (n == "quality" and scorer)]
+        self.row_filters = in_phase(fcfg.use, "row")
+        self.set_filters = in_phase(fcfg.use, "set")
+        have = frozenset({"judges", "scorer"} if scorer else {"judges"})
+        self.late = in_phase(fcfg.use, "late", have)
+        in_use = judges if needs(self.late, "judges") else []
+        self.row_judges = [j for j in in_use if not j.batched]
+        self.batch_judges = [j for j in in_use if j.batched]
+        # the late filters wait for a batch when a batched judge or the scorer must run first
+        self.batched_late = bool(self.batch_judges) or needs(self.late, "scorer")
         self.result = TaskResult(stats=TaskStats(task=task.name))
         self._alts: dict[str, int] = {}
 
@@ -176,9 +199,9 @@ class TaskRun:
         """Judge and quality score the rows that passed the row filters, in a batch each, and
         record the late filters' verdicts."""
         alive = [c for c, v in zip(cands, verdicts, strict=True) if c is not None and v is None]
-        if NEEDS_JUDGE in self.fcfg.use and alive:
-            _judge(self.judge, self.task, alive, self.result.stats)
-        if "quality" in self.fcfg.use and self.scorer and alive:
+        if self.batch_judges and alive:
+            judge(self.batch_judges, self.task, alive, self.result.stats)
+        if needs(self.late, "scorer") and self.scorer and alive:
             for c, s in zip(alive, self.scorer(self.task, alive), strict=True):
                 c.score = s
         for i, c in enumerate(cands):
@@ -247,19 +270,34 @@ def run_teacher(recipe: BuildRecipe, base_dir: Path, run_dir: Path | None = None
     pools = load_pools(recipe.prompting, tasks, data_base, recipe.prompts_dir)
     cache = Path(recipe.cache) if recipe.cache else run_dir / "teacher_cache.sqlite"
     teacher = make_teacher(recipe.teacher, cache)
-    judge = make_teacher(recipe.filters.judge, cache) if recipe.filters.judge else teacher
+    judges = make_judges(recipe.filters.judge, judge_teachers(teacher, cache))
     try:
         runs = [(TaskRun(tasks[n], shot_sets(tasks[n], pools.get(n, []), recipe.prompting), recipe.prompting,
-                         recipe.filters, teacher, judge, scorer),
+                         recipe.filters, teacher, judges, scorer),
                  [p for s in SPLITS for p in splits[s] if p.task == n]) for n in names]
         with frozen_heap():
             manifest.time("synthesis", run_rounds(runs, teacher, recipe.filters.regenerations))
             results = {run.task.name: run.result for run, _ in runs}
             _write(recipe, run_dir, manifest, splits, tasks, results, teacher)
     finally:
-        for t in {id(teacher): teacher, id(judge): judge}.values():
-            t.close()
+        for j in judges:
+            j.close()
+        teacher.close()
     return run_dir
+
+
+def judge_teachers(teacher: Teacher | None, cache: Path) -> TeacherFactory:
+    """How an LLM judge gets its teacher: its own config (cached in the same file), or the
+    build's teacher (not closed by the judge)."""
+    def factory(cfg: TeacherConfig | None) -> tuple[Teacher, bool]:
+        if cfg is not None:
+            return make_teacher(cfg, cache), True
+        if teacher is None:
+            from imhi.io import InputError
+
+            raise InputError("recipe", "the llm judge needs a teacher: set its 'teacher:'", field="filters.judge")
+        return teacher, False
+    return factory
 
 
 def _write(recipe: BuildRecipe, run_dir: Path, manifest: Manifest, splits: dict[str, list[Post]],

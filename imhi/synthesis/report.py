@@ -52,9 +52,32 @@ class TaskStats:
     completion_tokens: int = 0
     judge_requests: int = 0
     seconds: float = 0.0
+    judges: dict[str, dict[str, int]] = field(default_factory=dict)  # judge → verdicts, contradictions, …
 
-    def drop(self, name: str) -> None:
+    def drop(self, name: str, judges: list[str] | tuple[str, ...] = ()) -> None:
+        """Count a final drop by filter ``name`` (and, for consistency, by each judge behind it)."""
         self.dropped[name] = self.dropped.get(name, 0) + 1
+        for j in judges:
+            self._count(j, "dropped")
+
+    def judged(self, judge: str, verdict: Any, contradicts: bool) -> None:
+        """Count one judge reading: a verdict or none, a contradiction, a failure; its tokens."""
+        self._count(judge, "read")
+        if verdict is not None and getattr(verdict, "error", None):
+            self._count(judge, "failed")
+        elif verdict is None or getattr(verdict, "label", None) is None and not getattr(verdict, "absent", ()):
+            self._count(judge, "no verdict")
+        if contradicts:
+            self._count(judge, "contradicted")
+        usage = getattr(verdict, "usage", None) or {}
+        if usage:
+            self.judge_requests += 1
+            self.prompt_tokens += int(usage.get("prompt_tokens", 0))
+            self.completion_tokens += int(usage.get("completion_tokens", 0))
+
+    def _count(self, judge: str, key: str) -> None:
+        counts = self.judges.setdefault(judge, {})
+        counts[key] = counts.get(key, 0) + 1
 
     def usage(self, usage: dict[str, Any], cached: bool, judge: bool = False) -> None:
         """Count one reply (teacher or judge) and its tokens."""
@@ -100,6 +123,20 @@ def render(name: str, teacher: str, kind: str, stats: list[TaskStats], cfg: Repo
                   "| task | " + " | ".join(used) + " |", "| --- |" + " ---: |" * len(used)]
         lines += [f"| {s.task} | " + " | ".join(str(s.dropped.get(n, 0)) for n in used) + " |"
                   for s in stats]
+    lines += judge_table(stats)
     if any(s.task and cost(s, teacher, kind, cfg) is None for s in stats):
         lines += ["", f"No price for `{teacher}` in report.prices: cost not computed."]
     return "\n".join(lines + [""] + (extra or [])) + "\n"
+
+
+def judge_table(stats: list[TaskStats]) -> list[str]:
+    """Markdown lines: per task and judge, explanations read, with no verdict, contradicting the
+    gold label, judge failures, and rows finally dropped because of that judge."""
+    rows = [(s.task, j, c) for s in stats for j, c in sorted(s.judges.items())]
+    if not rows:
+        return []
+    keys = ("read", "no verdict", "contradicted", "failed", "dropped")
+    lines = ["", "Consistency judges (every try; 'dropped' after all regenerations):", "",
+             "| task | judge | " + " | ".join(keys) + " |", "| --- | --- |" + " ---: |" * len(keys)]
+    lines += [f"| {t} | {j} | " + " | ".join(str(c.get(k, 0)) for k in keys) + " |" for t, j, c in rows]
+    return lines

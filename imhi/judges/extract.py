@@ -6,9 +6,9 @@ Reads nothing from disk except an optional classifier folder per task (written b
 - ``template``: the label sentence before "Reasoning:" matched against the task's answer
   sentences and released wordings (:meth:`TaskSpec.parse_label_sentence`), also its first
   sentence alone;
-- ``alias``: normalised aliases, label names and answer-sentence bodies found as whole words
-  in the label sentence, accepted only when exactly one label is named; a phrase inside a
-  longer matched phrase, or negated by one of the three words before it, does not count;
+- ``alias``: label names, aliases, answer-sentence bodies and cues named in the label
+  sentence, read by :mod:`.mentions` (negation-aware; a denied label of a two-label task
+  asserts the other), accepted only when exactly one label is named;
 - ``json``: a strict JSON answer ``{"label": ..., "confidence": ...}``;
 - ``classifier``: a fine-tuned encoder reading the explanation (see :mod:`.classifier`).
 
@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from imhi.judges import mentions  # noqa: I001  (the package imports this module back)
 from imhi.schema import Label
 from imhi.tasks import TaskSpec, normalize, split_reasoning
 
@@ -69,58 +70,13 @@ def step_template(task: TaskSpec, text: str) -> Label | None:
     return found
 
 
-_NEGATORS = {"not", "no", "never", "without", "nor", "neither", "isn", "doesn", "don", "didn", "aren",
-             "wasn", "hasn", "haven", "cannot", "t"}
-_LEADING_YES_NO = re.compile(r"^(yes|no)\s*[,.]\s*", re.I)
-
-
-def _flat(text: str) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"[^\w\s]", " ", normalize(text))).strip()
-
-
-def _phrases(task: TaskSpec) -> list[tuple[str, str]]:
-    """(phrase, label): names, aliases, answer sentences and their bodies without a leading
-    "Yes,"/"No," ("the poster does not suffer from depression"), longest first."""
-    pairs = dict(task.alias_table)
-    for lab in task.labels:
-        if lab.answer:
-            pairs.setdefault(normalize(_LEADING_YES_NO.sub("", lab.answer)), lab.name)
-    flat = {(_flat(a), n) for a, n in pairs.items() if _flat(a)}
-    return sorted(flat, key=lambda an: -len(an[0]))
-
-
-def _negated(key: str, start: int) -> bool:
-    """True when one of the three words before ``start`` negates it ("does not show depression")."""
-    return bool(_NEGATORS & set(key[:start].split()[-3:]))
-
-
-def _mentions(task: TaskSpec, text: str) -> set[str]:
-    """Canonical labels named as a whole phrase in ``text``. A phrase inside a longer matched
-    phrase does not count ("depression" inside "does not suffer from depression"), nor does a
-    negated one ("no signs of depression")."""
-    zh = task.language == "zh"
-    key = _flat(text) if zh else f" {_flat(text)} "
-    taken: list[tuple[int, int]] = []
-    hits = set()
-    for phrase, name in _phrases(task):
-        target = phrase if zh else f" {phrase} "
-        for m in re.finditer(re.escape(target), key):
-            a, b = m.start(), m.end()
-            if any(x <= a and b <= y for x, y in taken):
-                continue
-            taken.append((a, b))
-            if zh or _NEGATORS & set(phrase.split()[:1]) or not _negated(key, a + 1):
-                hits.add(name)
-    return hits
-
-
 def step_alias(task: TaskSpec, text: str) -> Label | None:
     """Exactly one label named (by name or alias) in the first sentence of the label part."""
     head = label_sentence(text)
     for part in (first_sentence(head), head):
-        hits = _mentions(task, part)
+        hits = set(mentions.read(task, part).present)
         if task.multi_label and hits:
-            return sorted(hits, key=task.label_names.index)
+            return sorted(hits - {mentions.NONE_LABEL}, key=task.label_names.index)
         if len(hits) == 1:
             return hits.pop()
     return None
