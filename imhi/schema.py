@@ -73,6 +73,7 @@ class InstructionPair(BaseModel):
     messages: list[dict[str, str]]
     teacher: str | None = None
     provenance: Provenance = Field(default_factory=Provenance)
+    flags: list[str] | None = None  # reference builds with on_fail: flag: why a filter or judge rejected it
 
 
 def labels_of(label: Label) -> list[str]:

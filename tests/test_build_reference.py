@@ -64,9 +64,18 @@ def test_overrides_and_split_assignment(tmp_path: Path, cli) -> None:
     assert code == 0, err
     counts = json.loads((run / "manifest.json").read_text())["counts"]
     assert counts["pairs"] == {"train": 30, "valid": 0, "test": 10}
-    assert counts["dedup"]["duplicate_posts_dropped"] == 1 and counts["rejected"] == 1
-    rejected = list(read_jsonl(run / "rejected.jsonl"))
-    assert rejected[0]["reason"] == "no reference explanation"
+    # the filters run on reference explanations too: "because 3" is too short (flagged, kept);
+    # a row without an explanation cannot be kept
+    assert counts["dedup"]["duplicate_posts_dropped"] == 1 and counts["rejected"] == 41
+    rejected = {r["id"]: r for r in read_jsonl(run / "rejected.jsonl")}
+    empty = next(r for r in rejected.values() if r["filter"] == "empty")
+    assert empty["reason"] == "no explanation after the label sentence" and empty["action"] == "flag"
+    train = list(read_jsonl(run / "dataset" / "train.jsonl"))
+    assert all(p["flags"][0].startswith(("truncated:", "length:", "no_reasoning:")) for p in train)
+    code, _, err = cli("build", str(recipe), "split.test=0.25", "split.valid=0", "filters.on_fail=drop",
+                       "--out", str(tmp_path / "dropped"))
+    assert code == 0, err
+    assert json.loads((tmp_path / "dropped" / "manifest.json").read_text())["counts"]["pairs"]["train"] == 0
 
 
 def test_imhi_release_builds(shared_data: Path, tmp_path: Path, cli) -> None:
@@ -97,3 +106,53 @@ def test_bad_recipes_are_clear(tmp_path: Path, cli, bad: str, needle: str) -> No
     recipe.write_text(f"name: t\n{bad}\n", encoding="utf-8")
     code, _, err = cli("build", str(recipe))
     assert code == 2 and str(recipe) in err.replace("\n", "") and needle in err
+
+
+CONTRADICTING = [
+    {"text": "Months of feeling flat; I stopped calling my sister.", "label": "yes",
+     "explanation": "The writer reports months of flat mood and pulling away from family. These are "
+                    "lasting signs that point to depression."},
+    {"text": "Booked a beach weekend with my partner, can't wait!", "label": "yes",
+     "explanation": "The writer talks about booking a weekend away with their partner. It contains no "
+                    "emotional content at all, so there is nothing that suggests depression."},
+    {"text": "Quiet week, did some reading and cooked a lot.", "label": "no",
+     "explanation": "The writer describes a calm week of reading and cooking at home. There is no sign of "
+                    "low mood, therefore the poster does not suffer from depression."},
+]
+
+
+def _contradiction_recipe(tmp_path: Path, extra: str = "") -> Path:
+    data = tmp_path / "c.jsonl"
+    data.write_text("\n".join(json.dumps(x) for x in CONTRADICTING), encoding="utf-8")
+    recipe = tmp_path / "c.yaml"
+    recipe.write_text(f"name: c\nsources:\n  - {{name: c, format: jsonl, path: {data.name}, task: dr, split: train,"
+                      f" columns: {{explanation: explanation}}}}\n{extra}", encoding="utf-8")
+    return recipe
+
+
+def test_reference_build_flags_a_contradicting_explanation(tmp_path: Path, cli) -> None:
+    """A reference explanation whose own conclusion names the other label is flagged by the
+    rules judge (kept, with the reason in the dataset and in rejected.jsonl) or dropped."""
+    recipe = _contradiction_recipe(tmp_path)
+    code, _, err = cli("build", str(recipe), "--out", str(tmp_path / "flag"))
+    assert code == 0, err
+    rows = {p["text"][:6]: p for p in read_jsonl(tmp_path / "flag" / "dataset" / "train.jsonl")}
+    assert len(rows) == 3
+    assert rows["Booked"]["flags"] == [rows["Booked"]["flags"][0]]
+    assert rows["Booked"]["flags"][0].startswith("consistency: rules judge read 'no'")
+    assert "flags" not in rows["Months"] and "flags" not in rows["Quiet "]
+    (rej,) = list(read_jsonl(tmp_path / "flag" / "rejected.jsonl"))
+    assert rej["action"] == "flag" and "nothing that suggests depression" in rej["verdicts"]["rules"]
+    report = (tmp_path / "flag" / "build_report.md").read_text()
+    assert "| dr | rules | 3 | 0 | 1 |" in report
+    code, _, err = cli("build", str(recipe), "filters.on_fail=drop", "--out", str(tmp_path / "drop"))
+    assert code == 0, err
+    assert len(list(read_jsonl(tmp_path / "drop" / "dataset" / "train.jsonl"))) == 2
+
+
+def test_data_inspect_prints_contradicting_rows(tmp_path: Path, cli) -> None:
+    recipe = _contradiction_recipe(tmp_path)
+    code, out, err = cli("data", "inspect", str(recipe))
+    assert code == 0, err
+    assert "explanations that contradict their label: 1 (dr 1/3)" in out
+    assert "c.jsonl row 2: label 'yes', rules: 'no'" in " ".join(out.split())

@@ -30,6 +30,14 @@ def test_demo_recipe_with_smollm2_on_a_handful_of_rows(tmp_path: Path, cli) -> N
     assert all(r["filter"] and r["reason"] for r in dropped)
     report = (run / "build_report.md").read_text()
     assert "| dr | 4 |" in report and "local" in report
+    # the demo runs the rules judge: its verdict on every row is in the report, and nothing kept
+    # contradicts its label by the judge's own reading
+    assert "| dr | rules |" in report
+    from imhi.judges import conclusion, contradicts
+    from imhi.tasks import load_task
+
+    dr = load_task("dr")
+    assert not [p["id"] for p in kept if contradicts(dr, conclusion(dr, p["explanation"]), p["label"])]
     first = json.loads((run / "manifest.json").read_text())["counts"]["teacher"]
     assert first["sent"] == 4 and first["completion_tokens"] > 0
     assert cli(*args)[0] == 0  # rerun: every reply from the cache

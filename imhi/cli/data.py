@@ -5,16 +5,18 @@ from __future__ import annotations
 import statistics
 from collections import Counter
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from imhi.cli.common import load, out, table
 from imhi.config import apply_overrides, validate_data
 from imhi.io import InputError, write_jsonl
+from imhi.judges import ClassifierSpec, RulesSpec, describe, make_judges
 from imhi.schema import Post, labels_of, record_dict
 from imhi.sources import SourceSpec, find_duplicates, find_leakage, read_source
 from imhi.synthesis.recipe import BuildRecipe
+from imhi.synthesis.screen import contradictions
 
 data_app = typer.Typer(help="Inspect and convert labelled sources.", no_args_is_help=True)
 
@@ -83,8 +85,12 @@ def inspect(
     sources: SourcesArg,
     fmt: FormatOpt = None, task: TaskOpt = None,
     option: SetOpt = None,
+    classifier: Annotated[Path | None, typer.Option(help="train-extractor folder: also judge explanations "
+                                                    "with its classifiers")] = None,
+    show: Annotated[int, typer.Option(help="contradicting rows to print")] = 20,
 ) -> None:
-    """Counts per task, label and split; post lengths; duplicates; train/test leakage."""
+    """Counts per task, label and split; post lengths; duplicates; train/test leakage; rows
+    whose explanation contradicts their label (rules judge)."""
     specs, base = _specs(sources, fmt, task, option or [])
     posts = _read_all(specs, base)
     counts = Counter((p.task, lab, p.split or "-") for p in posts for lab in labels_of(p.label) or ["(none)"])
@@ -103,6 +109,25 @@ def inspect(
     out.print(f"train posts that also appear in valid/test: {len(leaks)}")
     for a, b in leaks[:5]:
         out.print(f"  {a.id} ↔ {b.id}", highlight=False)
+    _print_contradictions(posts, classifier, show)
+
+
+def _print_contradictions(posts: list[Post], classifier: Path | None, show: int) -> None:
+    """Rows whose explanation a judge reads as another label (rules; the classifier if given)."""
+    specs: list[Any] = [RulesSpec()] + ([ClassifierSpec(path=str(classifier))] if classifier else [])
+    if not any((p.explanation or "").strip() for p in posts):
+        return
+    found = contradictions(posts, make_judges(specs))
+    per_task = Counter(p.task for p, _, _ in found)
+    total = Counter(p.task for p in posts if (p.explanation or "").strip())
+    out.print(f"explanations that contradict their label: {len(found)} "
+              f"({', '.join(f'{t} {per_task[t]}/{n}' for t, n in sorted(total.items()))})")
+    for post, cand, names in found[:show]:
+        where = f"{post.provenance.file} row {post.provenance.row}"
+        verdicts = "; ".join(f"{n}: {describe(cand.verdicts[n])}" for n in names)  # type: ignore[arg-type]
+        out.print(f"  {where}: label {post.label!r}, {verdicts}", highlight=False, markup=False)
+    if len(found) > show:
+        out.print(f"  … {len(found) - show} more (--show N)")
 
 
 @data_app.command()

@@ -38,7 +38,7 @@ class EvalRecipe(Strict):
     test_sets: list[TestSet]
     models: list[GenerationConfig]
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
-    compare_metrics: list[str] = Field(default_factory=lambda: ["weighted_f1", "unparsed_rate"])
+    compare_metrics: list[str] = Field(default_factory=lambda: ["weighted_f1", "agreement", "unparsed_rate"])
     sheet: SheetConfig | None = None
     prompts: str | None = None
     published: dict[str, dict[str, dict[str, float]]] = Field(

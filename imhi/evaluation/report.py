@@ -14,7 +14,7 @@ from typing import Any
 from imhi.io import InputError, write_text
 
 COLUMNS = ("accuracy", "weighted_f1", "micro_f1", "macro_f1", "samples_f1")
-EXTRA = ("bertscore_f1", "bartscore_f1")
+EXTRA = ("agreement", "bertscore_f1", "bartscore_f1")
 
 
 def _fmt(value: Any, ci: list[float] | None = None) -> str:

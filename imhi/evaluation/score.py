@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import Field
 
 from imhi.config import Strict
+from imhi.evaluation.agreement import agreement, agreement_judges, judge_rows
 from imhi.evaluation.metrics import METRICS, score_task
 from imhi.evaluation.report import load_scores, write_report
 from imhi.evaluation.textscore import BartScoreConfig, BertScoreConfig, bartscore, bertscore
@@ -39,6 +40,9 @@ class MetricsConfig(Strict):
     bartscore: BartScoreConfig | None = None
     plots: bool = True
     prompts: str | None = None
+    agreement: bool = Field(default=True, description="judge whether each answer's explanation supports the "
+                            "label it states (rules judge; the classifier too where `classifier` is set)")
+    agreement_threshold: float = Field(default=0.9, gt=0, le=1, description="classifier judge probability")
 
 
 def read_generations(path: Path) -> list[dict[str, Any]]:
@@ -126,6 +130,10 @@ def compute_scores(rows: list[dict[str, Any]], tasks: dict[str, TaskSpec], cfg: 
         scores.update(_group_scores(by_task, tasks, cfg))
     for task, values in explanation_scores(rows, cfg).items():
         scores[task].update(values)
+    if cfg.agreement:
+        judge_rows(rows, tasks, agreement_judges(cfg.classifier, cfg.agreement_threshold))
+        for name, group in by_task.items():
+            scores[name].update(agreement(group))
     return scores
 
 
@@ -169,8 +177,8 @@ def score_generations(gen_path: Path, out_dir: Path, cfg: MetricsConfig | None =
     done = _scored(out_dir, key)
     if done is not None:
         return done
-    write_jsonl(out_dir / "predictions.jsonl", ({k: v for k, v in r.items() if k != "_row"} for r in rows))
     scores = compute_scores(rows, tasks, cfg)
+    write_jsonl(out_dir / "predictions.jsonl", ({k: v for k, v in r.items() if k != "_row"} for r in rows))
     write_json(out_dir / "scores.json", scores)
     write_report(scores, out_dir, title=f"Evaluation of {rows[0].get('model') or gen_path.name}",
                  plots=cfg.plots)

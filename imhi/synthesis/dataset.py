@@ -86,6 +86,7 @@ def _hf_row(pair: InstructionPair) -> dict[str, Any]:
     row["label"] = labels_of(pair.label)  # one Arrow type for single- and multi-label tasks
     row["provenance"] = json.dumps(row.get("provenance", {}), ensure_ascii=False)
     row["teacher"] = pair.teacher or ""
+    row["flags"] = pair.flags or []  # one Arrow type whether or not a row was flagged
     return row
 
 

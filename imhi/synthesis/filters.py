@@ -24,6 +24,7 @@ from imhi.synthesis.dedup import NearDuplicateIndex
 from imhi.synthesis.parse import same_label
 from imhi.tasks import TaskSpec
 
+
 def _known_filter(name: str) -> str:
     if name not in FILTERS:
         raise ValueError(unknown_name("filter", name, list(FILTERS)))

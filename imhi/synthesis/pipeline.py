@@ -38,6 +38,7 @@ from imhi.synthesis.filters import (
 from imhi.synthesis.parse import parse_reply
 from imhi.synthesis.recipe import BuildRecipe
 from imhi.synthesis.report import TaskStats, render
+from imhi.synthesis.screen import judge
 from imhi.tasks import Example, TaskSpec, load_task
 from imhi.teacher import Reply, Teacher, TeacherConfig, make_teacher
 
@@ -73,14 +74,6 @@ def rejection(post: Post, cand: Candidate | None, name: str, reason: str, attemp
            "verdicts": {n: describe(v) for n, v in cand.verdicts.items() if v} if cand else {},
            "provenance": post.provenance.model_dump(exclude_none=True)}
     return {k: v for k, v in row.items() if v is not None}
-
-
-def judge(judges: list[Judge], task: TaskSpec, cands: list[Candidate], stats: TaskStats) -> None:
-    """Attach each judge's verdict to the candidates (one call per judge for the batch)."""
-    for j in judges:
-        for c, v in zip(cands, j.read(task, [c.explanation for c in cands]), strict=True):
-            c.verdicts[j.name] = v
-            stats.judged(j.name, v, contradicts=v is not None and j.name in contradicting(c))
 
 
 class Round:
