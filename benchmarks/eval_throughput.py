@@ -23,11 +23,11 @@ from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from imhi.judges.extract import extract_many  # noqa: E402
 from imhi.evaluation.references import read_reference_csv  # noqa: E402
 from imhi.evaluation.score import MetricsConfig, compute_scores  # noqa: E402
 from imhi.generation import GenerationConfig, LocalGenerator  # noqa: E402
 from imhi.io import write_json  # noqa: E402
+from imhi.judges.extract import extract_many  # noqa: E402
 from imhi.models import ModelRef  # noqa: E402
 from imhi.tasks import load_tasks  # noqa: E402
 

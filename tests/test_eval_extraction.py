@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from imhi.judges.extract import UNPARSED, extract, extract_many, parse_json_answer
 from imhi.evaluation.references import read_reference_csv
 from imhi.io import InputError
+from imhi.judges.extract import UNPARSED, extract, extract_many, parse_json_answer
 from imhi.tasks import load_task, load_tasks
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "imhi"
