@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from imhi.cli.common import load, out
-from imhi.synthesis.filters import Candidate, FilterConfig
+from imhi.synthesis.filters import Candidate, FilterConfig, needs
 from imhi.synthesis.offline import run_reference
 from imhi.synthesis.pipeline import Scorer, run_teacher
 from imhi.synthesis.recipe import BuildRecipe
@@ -22,7 +22,7 @@ from imhi.tasks import TaskSpec
 
 def bartscore_gate(cfg: FilterConfig) -> Scorer | None:
     """BARTScore F of each explanation against its post's reference explanation."""
-    if "quality" not in cfg.use or cfg.quality_threshold is None:
+    if not needs(cfg.use, "scorer") or cfg.quality_threshold is None:
         return None
     from imhi.evaluation.textscore import BartScoreConfig, bartscore
 
