@@ -10,7 +10,7 @@ import pytest
 from fakeserver import FakeOpenAI
 
 from imhi.io import InputError
-from imhi.teacher import TeacherConfig, make_teacher
+from imhi.teacher import OpenAITeacher, make_teacher
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ["IMHI_NO_PROGRESS"] = "1"
@@ -21,10 +21,10 @@ def _msgs(i: int, extra: str = "") -> list[dict[str, str]]:
             {"role": "user", "content": f"post {i} {extra} correct answer is: Yes."}]
 
 
-def _cfg(server: FakeOpenAI, **kw: object) -> TeacherConfig:
+def _cfg(server: FakeOpenAI, **kw: object) -> OpenAITeacher:
     base = {"model": "fake", "base_url": server.base_url, "concurrency": 4, "max_retries": 3,
             "retry_min_s": 0.01, "retry_max_s": 2.0, "timeout_s": 2.0}
-    return TeacherConfig.model_validate({**base, **kw})
+    return OpenAITeacher.model_validate({**base, **kw})
 
 
 TRANSPORTS = pytest.mark.parametrize("http_client", ["aiohttp", "httpx"])
@@ -33,9 +33,9 @@ TRANSPORTS = pytest.mark.parametrize("http_client", ["aiohttp", "httpx"])
 def test_aiohttp_transport_is_used_by_default() -> None:
     from imhi.teacher.openai_backend import http_client
 
-    client = http_client(TeacherConfig(model="m", base_url="http://127.0.0.1:1/v1"))
+    client = http_client(OpenAITeacher(model="m", base_url="http://127.0.0.1:1/v1"))
     assert client is not None and "AioHttp" in type(client).__name__
-    assert http_client(TeacherConfig(model="m", http_client="httpx")) is None  # the SDK's own httpx
+    assert http_client(OpenAITeacher(model="m", http_client="httpx")) is None  # the SDK's own httpx
 
 
 @TRANSPORTS
@@ -77,10 +77,10 @@ def test_final_error_per_row_does_not_stop_the_run(tmp_path: Path) -> None:
 
 def test_privacy_masking_and_local_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-value")
-    remote = TeacherConfig(model="m", base_url="https://api.example.com/v1", local_only=True)
+    remote = OpenAITeacher(model="m", base_url="https://api.example.com/v1", local_only=True)
     with pytest.raises(InputError, match="local_only"):
         make_teacher(remote, tmp_path / "c.sqlite")
-    teacher = make_teacher(TeacherConfig(model="m", base_url="https://api.example.com/v1"),
+    teacher = make_teacher(OpenAITeacher(model="m", base_url="https://api.example.com/v1"),
                            tmp_path / "c.sqlite")
     job = teacher.job([{"role": "user", "content":
                         "mail me at jo.doe@mail.com or call 555-123-4567, see https://x.io/a "
@@ -158,7 +158,7 @@ def test_lean_benchmark_server_answers_through_the_openai_client(tmp_path: Path)
 
     proc, url = spawn(0.05, tmp_path / "port", lean=True)
     try:
-        cfg = TeacherConfig(model="fake", base_url=f"{url}/v1", concurrency=2, sender="inline")
+        cfg = OpenAITeacher(model="fake", base_url=f"{url}/v1", concurrency=2, sender="inline")
         replies = make_teacher(cfg, tmp_path / "c.sqlite").generate([_msgs(i) for i in range(5)])
         assert all(r.ok and (r.text or "").startswith("Yes.") for r in replies)
         assert all(r.usage["prompt_tokens"] > 0 for r in replies)
