@@ -114,8 +114,8 @@ def test_endpoint_dying_mid_build_stops_and_a_rerun_continues(tmp_path: Path) ->
 def test_retries_show_in_the_status_lines_report_and_manifest(tmp_path: Path) -> None:
     faults = {"Post 7:": ["500"] * 10}  # one row fails every try: a final failure
     with FakeOpenAI(latency=0.05, faults=faults, fail_rates={"429:0": 0.1, "500": 0.1}) as server:
-        path = recipe(tmp_path, 200, {"base_url": server.base_url, "concurrency": 8, "max_retries": 2,
-                                      "retry_min_s": 0.05}, status_every_s=0.5, min_kept=0.1)
+        path = recipe(tmp_path, 200, {"base_url": server.base_url, "concurrency": 8, "retry_min_s": 0.05},
+                      status_every_s=0.5)  # 6 retries: another row failing 7 times in a row is 1 in 400
         code, out, err, _ = imhi("build", str(path), "--out", str(tmp_path / "run"))
         served = dict(server.served)
     assert code == 0, err
@@ -128,7 +128,7 @@ def test_retries_show_in_the_status_lines_report_and_manifest(tmp_path: Path) ->
     assert final and final.group(1) == "200" and final.group(4) == "1" and final.group(5) == "199"
     counts = json.loads((tmp_path / "run" / "manifest.json").read_text())["counts"]["teacher"]
     assert counts["failures"] == {"5xx": 1} and counts["errors"] == 1
-    # every fault served was retried except the last try of the failing row (2 retries, 3 tries)
+    # every fault served was retried except the last of the failing row's 7 tries
     retried = counts["retries_by_cause"]
     assert retried["429"] == served["429:0"] and retried["5xx"] == served["500"] - 1
     assert int(final.group(2)) == counts["retries"] == sum(served.values()) - 1 > 20
@@ -138,11 +138,15 @@ def test_retries_show_in_the_status_lines_report_and_manifest(tmp_path: Path) ->
 
 
 def test_status_on_a_terminal_is_one_line_refreshed_in_place(tmp_path: Path) -> None:
+    import fcntl
     import pty
+    import struct
+    import termios
 
     with FakeOpenAI(latency=0.05) as server:
         path = recipe(tmp_path, 60, {"base_url": server.base_url, "concurrency": 4})
         master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 160, 0, 0))
         proc = subprocess.Popen([sys.executable, "-m", "imhi.cli", "build", str(path), "--out",  # noqa: S603
                                  str(tmp_path / "run")], env=ENV, stdout=subprocess.DEVNULL, stderr=slave)
         os.close(slave)
@@ -217,7 +221,8 @@ def test_train_stage_without_rows_is_exit_4(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
     row = {"id": "a", "source": "s", "task": "dr", "text": "t", "label": "yes", "query": "q?",
-           "answer": "Yes.", "explanation": "e"}
+           "answer": "Yes.", "explanation": "e",
+           "messages": [{"role": "user", "content": "q?"}, {"role": "assistant", "content": "Yes."}]}
     (data / "train.jsonl").write_text(json.dumps(row) + "\n", encoding="utf-8")
     spec = {"name": "t", "output_root": str(tmp_path / "runs"), "model": {"path": "smollm2"},
             "stages": [{"name": "stress", "data": [{"path": str(data), "tasks": ["dreaddit"]}]}]}
@@ -289,7 +294,7 @@ def test_a_setting_of_another_teacher_kind_is_a_recipe_error(tmp_path: Path) -> 
 
 
 def test_no_module_outside_the_teacher_package_compares_teacher_kinds() -> None:
-    compare = re.compile(r"""(teacher|cfg|endpoint)\S*\.kind\s*[!=]=|kind\s*[!=]=\s*["'](openai|batch|local)["']""")
+    compare = re.compile(r"""(teacher|endpoint)\S*\.kind\s*[!=]=|kind\s*[!=]=\s*["'](openai|batch|local)["']""")
     found = [f"{p.relative_to(REPO)}:{i}" for p in (REPO / "imhi").rglob("*.py") if "teacher" not in p.parts
              for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if compare.search(line)]
     assert found == []

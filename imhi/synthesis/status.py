@@ -26,6 +26,15 @@ def _duration(seconds: float) -> str:
         else f"{s}s"
 
 
+def _width(stream: TextIO) -> int:
+    """The terminal's columns (0 when it reports none, as a bare pseudo-terminal does: tqdm would
+    then draw nothing)."""
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (OSError, ValueError):
+        return 0
+
+
 class BuildStatus:
     """One status line over every round of a build (see module docstring)."""
 
@@ -66,6 +75,7 @@ class BuildStatus:
         if self.on:
             if self.tty:
                 self._bar = tqdm(total=self.total, desc=self.name, unit="row", file=self.stream, mininterval=0.5,
+                                 ncols=None if _width(self.stream) else 120,
                                  bar_format="{desc}: {n_fmt}/{total_fmt} rows [{elapsed}<{remaining}] {postfix}")
             self._thread = threading.Thread(target=self._tick, name="imhi-status", daemon=True)
             self._thread.start()
