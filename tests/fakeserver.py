@@ -3,7 +3,7 @@
 Used by the teacher/synthesis tests and by benchmarks/teacher_throughput.py. Replies are
 scripted by a responder (messages → text); faults are injected per request by a trigger
 substring found in the request: each trigger maps to a list of actions for its successive
-attempts ("429:<retry-after>", "500", "slow:<s>", "drop", "badjson", "empty", "ok"). Random
+attempts ("429:<retry-after>", "500" or any status, "slow:<s>", "drop", "badjson", "empty", "ok"). Random
 faults: ``fail_rates`` maps an action to the share of other requests that get it (seeded).
 Batch API limits: ``max_file_bytes`` refuses larger uploads (HTTP 400), ``fail_batches`` ends
 that many batches ``failed``. Run standalone: ``python tests/fakeserver.py --latency 0.2
@@ -127,10 +127,9 @@ class FakeOpenAI:
             wait = action.split(":", 1)[1] if ":" in action else "0"
             return web.json_response({"error": {"message": "rate limited"}}, status=429,
                                      headers={"Retry-After": wait})
-        if action == "500":
-            return web.json_response({"error": {"message": "boom"}}, status=500)
-        if action == "400":
-            return web.json_response({"error": {"message": "bad request"}}, status=400)
+        if action.isdigit():  # "500", "400", "401", "404", ...: that status
+            return web.json_response({"error": {"message": "boom" if action == "500" else "bad request"}},
+                                     status=int(action))
         if action.startswith("slow:"):
             await asyncio.sleep(float(action.split(":", 1)[1]))
         if action == "drop":

@@ -200,7 +200,7 @@ def test_too_few_rows_kept_is_a_warning_and_exit_4(tmp_path: Path, share: float,
         assert "✓ dataset written" in out
 
 
-def test_eval_of_a_model_without_answers_is_exit_4(tmp_path: Path) -> None:
+def test_eval_of_a_model_without_answers_is_exit_4_and_a_down_endpoint_exit_3(tmp_path: Path) -> None:
     pairs = tmp_path / "test.jsonl"
     pairs.write_text("".join(json.dumps({"id": f"q{i}", "task": "dr", "label": "yes", "query": f"Post {i}?",
                                          "answer": "Yes, the poster suffers from depression."}) + "\n"
@@ -215,6 +215,9 @@ def test_eval_of_a_model_without_answers_is_exit_4(tmp_path: Path) -> None:
     assert code == 4, err
     assert re.fullmatch(r"warning: no answers from 1 of 1 models on 5 test rows: mute \(.*generations.jsonl\)",
                         last_line(err)), err
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    code, out, err, _ = imhi("eval", str(tmp_path / "eval.yaml"), f"models.0.endpoint.base_url={url}")
+    assert code == 3 and last_line(err).startswith(f"error: teacher endpoint {url} refused the connection"), err
 
 
 def test_train_stage_without_rows_is_exit_4(tmp_path: Path) -> None:

@@ -76,7 +76,7 @@ class BuildStatus:
             if self.tty:
                 self._bar = tqdm(total=self.total, desc=self.name, unit="row", file=self.stream, mininterval=0.5,
                                  ncols=None if _width(self.stream) else 120,
-                                 bar_format="{desc}: {n_fmt}/{total_fmt} rows [{elapsed}<{remaining}] {postfix}")
+                                 bar_format="{desc}: {n_fmt}/{total_fmt} rows [{elapsed}<{remaining}]{postfix}")
             self._thread = threading.Thread(target=self._tick, name="imhi-status", daemon=True)
             self._thread.start()
         return self

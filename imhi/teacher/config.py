@@ -85,9 +85,10 @@ class OpenAITeacher(_Remote):
     requests_per_minute: float | None = Field(default=None, gt=0)
     tokens_per_minute: float | None = Field(default=None, gt=0)
     max_connection_failures: int = Field(
-        default=5, ge=1, description="connection-level failures in a row (refused, DNS, TLS, reset, "
-        "timeout; any HTTP answer resets the count) after which the run stops with one line naming "
-        "the endpoint and the cause; answered replies stay cached")
+        default=5, ge=1, description="failures in a row that every other request would meet too "
+        "(connection refused, DNS, TLS, reset, timeout, HTTP 401/403/404; a reply, a 429 or a 5xx "
+        "resets the count) after which the run stops with one line naming the endpoint and the "
+        "cause; answered replies stay cached")
     http_client: Literal["aiohttp", "httpx"] = Field(
         default="aiohttp", description="transport of the openai client: aiohttp (less CPU per request at "
         "high concurrency; falls back to httpx where the openai[aiohttp] extra is missing) or httpx")

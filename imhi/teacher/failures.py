@@ -1,11 +1,12 @@
 """What went wrong with a request: its cause, whether to try again, and when to give up.
 
 Reads and writes nothing. ``cause`` names a failure by what happened on the wire — refused,
-dns, tls, reset, timeout (connection level: nothing or no answer came back), 429, 5xx, 4xx
-(the server answered), malformed or empty (it answered with something unreadable) — by
-walking the exception's chain (the openai SDK wraps a refused connection as a timeout under
-its aiohttp transport). :class:`Breaker` counts connection-level failures in a row and gives
-the one line that stops a run when the endpoint is down.
+dns, tls, reset, timeout (connection level: nothing or no answer came back), auth (HTTP
+401/403), not_found (404: a wrong base_url or model), 429, 5xx, 4xx (another client error),
+malformed or empty (an unreadable answer) — by walking the exception's chain (the openai SDK
+wraps a refused connection as a timeout under its aiohttp transport). :class:`Breaker` counts
+the failures that no other request would escape (``ENDPOINT``: connection level, auth,
+not_found) in a row and gives the one line that stops a run when the endpoint is unusable.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from imhi.io import ServiceError
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
 CONNECTION = ("refused", "dns", "tls", "reset", "timeout")
+ENDPOINT = (*CONNECTION, "auth", "not_found")  # every other request would fail the same way
 RESET_NAMES = {"ServerDisconnectedError", "RemoteProtocolError", "ClientOSError", "ReadError",
                "ClientPayloadError", "IncompleteRead"}
 HINTS = {
@@ -30,6 +32,10 @@ HINTS = {
              "overloaded?",
     "timeout": "did not answer in time ({n} in a row; connect_timeout_s {connect:g}, timeout_s "
                "{read:g}); is the host reachable and the server up?",
+    "auth": "refused the request as unauthorised (HTTP 401/403, {n} in a row); is the API key in "
+            "teacher.api_key_env right?",
+    "not_found": "answered 404 Not Found ({n} in a row); does base_url end in /v1, and does the endpoint "
+                 "serve that model?",
 }
 
 
@@ -69,7 +75,7 @@ def cause(exc: BaseException) -> str:
     """What went wrong (see module docstring)."""
     if isinstance(exc, openai.APIStatusError):
         code = exc.status_code
-        return "429" if code == 429 else "5xx" if code >= 500 else "4xx"
+        return {401: "auth", 403: "auth", 404: "not_found", 429: "429"}.get(code, "5xx" if code >= 500 else "4xx")
     if isinstance(exc, EmptyReply):
         return "empty"
     if isinstance(exc, ValueError | openai.APIResponseValidationError):
@@ -111,7 +117,8 @@ def describe(exc: BaseException) -> str:
 
 
 class Breaker:
-    """Connection-level failures in a row, over every worker; any HTTP answer resets the count."""
+    """Endpoint-level failures (``ENDPOINT``) in a row, over every worker; any other outcome (a
+    reply, a 429, a 5xx, a 400) resets the count."""
 
     def __init__(self, limit: int, endpoint: str, connect_s: float, read_s: float) -> None:
         self.limit, self.endpoint, self.connect_s, self.read_s = limit, endpoint, connect_s, read_s
@@ -123,7 +130,7 @@ class Breaker:
 
     def record(self, why: str | None) -> bool:
         """Count one attempt's outcome (None: the server answered); True once tripped."""
-        if why in CONNECTION:
+        if why in ENDPOINT:
             self.in_a_row += 1
             self.last = why
             if not self.tripped and self.in_a_row >= self.limit:
