@@ -1,4 +1,5 @@
-"""File helpers: JSONL read/write (atomic, appendable), strict YAML, sha256.
+"""File helpers: JSONL read/write (atomic, appendable), strict YAML, sha256; the errors every
+layer raises at its boundary (``InputError``, ``ServiceError``, ``TooLittle``).
 
 Reads and writes whatever path it is given; imports nothing from imhi.
 """
@@ -30,6 +31,21 @@ class InputError(ValueError):
         if field is not None:
             where += f", field '{field}'"
         super().__init__(f"{where}: {message}")
+
+
+class ServiceError(RuntimeError):
+    """A service the run needs failed (the teacher endpoint unreachable, a batch upload refused
+    or a batch failed): one line naming it and the cause; finished work is kept and a rerun
+    continues. Exit code 3."""
+
+    exit_code = 3
+
+
+class TooLittle(RuntimeError):
+    """The run finished but produced too little (no rows kept, fewer than ``min_kept``, a model
+    with no answers, a training stage with no rows): a warning, never a success. Exit code 4."""
+
+    exit_code = 4
 
 
 class _StrictLoader(yaml.SafeLoader):

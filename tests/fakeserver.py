@@ -3,8 +3,11 @@
 Used by the teacher/synthesis tests and by benchmarks/teacher_throughput.py. Replies are
 scripted by a responder (messages → text); faults are injected per request by a trigger
 substring found in the request: each trigger maps to a list of actions for its successive
-attempts ("429:<retry-after>", "500", "slow:<s>", "drop", "badjson", "empty", "ok").
-Run standalone: ``python tests/fakeserver.py --latency 0.2 --port-file PORT``.
+attempts ("429:<retry-after>", "500" or any status, "slow:<s>", "drop", "badjson", "empty", "ok"). Random
+faults: ``fail_rates`` maps an action to the share of other requests that get it (seeded).
+Batch API limits: ``max_file_bytes`` refuses larger uploads (HTTP 400), ``fail_batches`` ends
+that many batches ``failed``. Run standalone: ``python tests/fakeserver.py --latency 0.2
+--port-file PORT [--fail 429:0=0.1,500=0.1]``.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import argparse
 import asyncio
 import hashlib
 import json
+import random
 import re
 import subprocess
 import sys
@@ -53,9 +57,16 @@ class FakeOpenAI:
     """Scripted OpenAI-compatible server (see module docstring)."""
 
     def __init__(self, latency: float = 0.0, responder: Responder = default_responder,
-                 faults: dict[str, list[str]] | None = None) -> None:
+                 faults: dict[str, list[str]] | None = None, fail_rates: dict[str, float] | None = None,
+                 seed: int = 0) -> None:
         self.latency, self.responder = latency, responder
         self.faults = {k: list(v) for k, v in (faults or {}).items()}
+        self.fail_rates = dict(fail_rates or {})
+        self.rng = random.Random(seed)
+        self.served: dict[str, int] = {}  # chat actions other than "ok", by action
+        self.uploaded: list[int] = []  # sizes of the batch input files accepted
+        self.max_file_bytes: int | None = None  # refuse larger uploads (the Batch API's 200 MB)
+        self.fail_batches = 0  # end this many batches "failed"
         self.requests: list[dict[str, Any]] = []  # every chat request body received
         self.headers: list[dict[str, str]] = []  # ... its headers
         self.arrivals: list[float] = []  # ... and when it came (time.monotonic)
@@ -86,12 +97,16 @@ class FakeOpenAI:
         return app
 
     def _action(self, body: dict[str, Any]) -> str:
-        if not self.faults:
-            return "ok"
-        text = json.dumps(body, ensure_ascii=False)
-        for trigger, actions in self.faults.items():
-            if trigger in text and actions:
-                return actions.pop(0)
+        if self.faults:
+            text = json.dumps(body, ensure_ascii=False)
+            for trigger, actions in self.faults.items():
+                if trigger in text and actions:
+                    return actions.pop(0)
+        draw = self.rng.random() if self.fail_rates else 1.0
+        for action, rate in self.fail_rates.items():
+            if draw < rate:
+                return action
+            draw -= rate
         return "ok"
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
@@ -102,6 +117,8 @@ class FakeOpenAI:
             self.headers.append(dict(request.headers))
             self.arrivals.append(time.monotonic())
         action = self._action(body)
+        if action != "ok":
+            self.served[action] = self.served.get(action, 0) + 1
         while self.hold or (self.answer_limit is not None and self.n_answered >= self.answer_limit):
             await asyncio.sleep(0.05)
         if self.latency:
@@ -110,10 +127,9 @@ class FakeOpenAI:
             wait = action.split(":", 1)[1] if ":" in action else "0"
             return web.json_response({"error": {"message": "rate limited"}}, status=429,
                                      headers={"Retry-After": wait})
-        if action == "500":
-            return web.json_response({"error": {"message": "boom"}}, status=500)
-        if action == "400":
-            return web.json_response({"error": {"message": "bad request"}}, status=400)
+        if action.isdigit():  # "500", "400", "401", "404", ...: that status
+            return web.json_response({"error": {"message": "boom" if action == "500" else "bad request"}},
+                                     status=int(action))
         if action.startswith("slow:"):
             await asyncio.sleep(float(action.split(":", 1)[1]))
         if action == "drop":
@@ -137,8 +153,12 @@ class FakeOpenAI:
         form = await request.post()
         field = form["file"]
         data = field.file.read() if hasattr(field, "file") else bytes(str(field), "utf-8")
+        if self.max_file_bytes is not None and len(data) > self.max_file_bytes:
+            return web.json_response({"error": {"message": f"file of {len(data)} bytes exceeds the "
+                                                f"{self.max_file_bytes} bytes limit"}}, status=400)
         fid = f"file-{len(self.files)}"
         self.files[fid] = data
+        self.uploaded.append(len(data))
         return web.json_response({"id": fid, "object": "file", "bytes": len(data),
                                   "created_at": int(time.time()), "filename": "batch.jsonl",
                                   "purpose": "batch", "status": "processed"})
@@ -170,6 +190,11 @@ class FakeOpenAI:
         return web.json_response(self._public(bid))
 
     def _run_batch(self, batch: dict[str, Any]) -> None:
+        if self.fail_batches > 0:
+            self.fail_batches -= 1
+            batch.update(status="failed", errors={"object": "list", "data": [
+                {"code": "invalid_request", "message": "the input file is invalid"}]})
+            return
         lines = []
         for raw in self.files[batch["input_file_id"]].decode().splitlines():
             item = json.loads(raw)
@@ -301,11 +326,13 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--port-file", required=True)
     parser.add_argument("--lean", action="store_true", help="the bare-protocol chat server (benchmarks)")
+    parser.add_argument("--fail", default="", help="random faults: ACTION=RATE,... (e.g. 429:0=0.1,500=0.1)")
     args = parser.parse_args()
     if args.lean:
         serve_lean(args.latency, args.port_file)
         return
-    server = FakeOpenAI(latency=args.latency)
+    rates = {a: float(r) for a, r in (x.rsplit("=", 1) for x in args.fail.split(",") if x)}
+    server = FakeOpenAI(latency=args.latency, fail_rates=rates)
     server.keep_bodies = False  # tens of thousands of request bodies would only slow its GC
 
     async def run() -> None:

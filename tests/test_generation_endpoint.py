@@ -9,7 +9,7 @@ from fakeserver import FakeOpenAI
 
 from imhi.generation import GenerationConfig, run_generation
 from imhi.io import read_jsonl, write_jsonl
-from imhi.teacher import TeacherConfig
+from imhi.teacher import OpenAITeacher
 
 os.environ.setdefault("OPENAI_API_KEY", "sk-test")
 os.environ["IMHI_NO_PROGRESS"] = "1"
@@ -25,7 +25,7 @@ def test_endpoint_generation_resumes_after_a_failed_row(tmp_path: Path) -> None:
                          "label": "yes", "answer": "a"} for i in range(4)])
     out = tmp_path / "generations.jsonl"
     with FakeOpenAI(responder=_answer, faults={"FAIL": ["500"] * 3}) as server:
-        endpoint = TeacherConfig(model="served-model", base_url=server.base_url, max_retries=1,
+        endpoint = OpenAITeacher(model="served-model", base_url=server.base_url, max_retries=1,
                                  retry_min_s=0.01, retry_max_s=0.05, timeout_s=5, mask_pii=False)
         cfg = GenerationConfig(endpoint=endpoint, max_new_tokens=40)
         first = run_generation(cfg, pairs, out)

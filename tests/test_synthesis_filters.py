@@ -114,11 +114,16 @@ def test_report_cost_from_the_price_table() -> None:
 
     stats = TaskStats(task="dr", posts=10, kept=8, dropped={"hedge": 2}, regenerations=3)
     stats.usage({"prompt_tokens": 1_000_000, "completion_tokens": 500_000}, cached=False)
+    from imhi.models import ModelRef
+    from imhi.teacher import BatchTeacher, LocalTeacher, OpenAITeacher
+
     cfg = ReportConfig(prices={"m": Price(input=0.5, output=1.5)})
-    assert cost(stats, "m", "openai", cfg) == 0.5 + 0.75
-    assert cost(stats, "m", "batch", cfg) == (0.5 + 0.75) / 2
-    assert cost(stats, "m", "local", cfg) == 0.0 and cost(stats, "other", "openai", cfg) is None
-    text = render("x", "m", "openai", [stats], cfg, ["hedge"])
+    openai, batch = OpenAITeacher().cost_factor(0.5), BatchTeacher(kind="batch").cost_factor(cfg.batch_discount)
+    local = LocalTeacher(kind="local", local=ModelRef(path="x")).cost_factor(0.5)
+    assert cost(stats, "m", openai, cfg) == 0.5 + 0.75
+    assert cost(stats, "m", batch, cfg) == (0.5 + 0.75) / 2
+    assert cost(stats, "m", local, cfg) == 0.0 and cost(stats, "other", openai, cfg) is None
+    text = render("x", "m", "openai", openai, [stats], cfg, ["hedge"])
     assert "| dr | 10 | 8 | 2 | 3 | 1 (0) | 1000000 | 500000 | 1.2500 |" in text
     assert "| hedge |" in text
 

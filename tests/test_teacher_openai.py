@@ -10,7 +10,7 @@ import pytest
 from fakeserver import FakeOpenAI
 
 from imhi.io import InputError
-from imhi.teacher import TeacherConfig, make_teacher
+from imhi.teacher import OpenAITeacher, make_teacher
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ["IMHI_NO_PROGRESS"] = "1"
@@ -21,10 +21,10 @@ def _msgs(i: int, extra: str = "") -> list[dict[str, str]]:
             {"role": "user", "content": f"post {i} {extra} correct answer is: Yes."}]
 
 
-def _cfg(server: FakeOpenAI, **kw: object) -> TeacherConfig:
+def _cfg(server: FakeOpenAI, **kw: object) -> OpenAITeacher:
     base = {"model": "fake", "base_url": server.base_url, "concurrency": 4, "max_retries": 3,
             "retry_min_s": 0.01, "retry_max_s": 2.0, "timeout_s": 2.0}
-    return TeacherConfig.model_validate({**base, **kw})
+    return OpenAITeacher.model_validate({**base, **kw})
 
 
 TRANSPORTS = pytest.mark.parametrize("http_client", ["aiohttp", "httpx"])
@@ -33,9 +33,9 @@ TRANSPORTS = pytest.mark.parametrize("http_client", ["aiohttp", "httpx"])
 def test_aiohttp_transport_is_used_by_default() -> None:
     from imhi.teacher.openai_backend import http_client
 
-    client = http_client(TeacherConfig(model="m", base_url="http://127.0.0.1:1/v1"))
+    client = http_client(OpenAITeacher(model="m", base_url="http://127.0.0.1:1/v1"))
     assert client is not None and "AioHttp" in type(client).__name__
-    assert http_client(TeacherConfig(model="m", http_client="httpx")) is None  # the SDK's own httpx
+    assert http_client(OpenAITeacher(model="m", http_client="httpx")) is None  # the SDK's own httpx
 
 
 @TRANSPORTS
@@ -77,10 +77,10 @@ def test_final_error_per_row_does_not_stop_the_run(tmp_path: Path) -> None:
 
 def test_privacy_masking_and_local_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-value")
-    remote = TeacherConfig(model="m", base_url="https://api.example.com/v1", local_only=True)
+    remote = OpenAITeacher(model="m", base_url="https://api.example.com/v1", local_only=True)
     with pytest.raises(InputError, match="local_only"):
         make_teacher(remote, tmp_path / "c.sqlite")
-    teacher = make_teacher(TeacherConfig(model="m", base_url="https://api.example.com/v1"),
+    teacher = make_teacher(OpenAITeacher(model="m", base_url="https://api.example.com/v1"),
                            tmp_path / "c.sqlite")
     job = teacher.job([{"role": "user", "content":
                         "mail me at jo.doe@mail.com or call 555-123-4567, see https://x.io/a "
@@ -158,7 +158,7 @@ def test_lean_benchmark_server_answers_through_the_openai_client(tmp_path: Path)
 
     proc, url = spawn(0.05, tmp_path / "port", lean=True)
     try:
-        cfg = TeacherConfig(model="fake", base_url=f"{url}/v1", concurrency=2, sender="inline")
+        cfg = OpenAITeacher(model="fake", base_url=f"{url}/v1", concurrency=2, sender="inline")
         replies = make_teacher(cfg, tmp_path / "c.sqlite").generate([_msgs(i) for i in range(5)])
         assert all(r.ok and (r.text or "").startswith("Yes.") for r in replies)
         assert all(r.usage["prompt_tokens"] > 0 for r in replies)
@@ -166,3 +166,66 @@ def test_lean_benchmark_server_answers_through_the_openai_client(tmp_path: Path)
             assert json.load(resp) == {"requests": 5, "answered": 5}
     finally:
         proc.kill()
+
+
+@TRANSPORTS
+def test_failures_are_classified_by_cause(tmp_path: Path, http_client: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each row's final error names what happened on the wire (the SDK calls a refused connection
+    a timeout under its aiohttp transport)."""
+    import socket
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    faults = {"F429": ["429:0"], "F500": ["500"], "F400": ["400"], "F401": ["401"], "F404": ["404"],
+              "FDROP": ["drop"], "FSLOW": ["slow:3"], "FJSON": ["badjson"], "FEMPTY": ["empty"]}
+    with FakeOpenAI(faults=faults) as server:
+        teacher = make_teacher(_cfg(server, http_client=http_client, max_retries=0, timeout_s=0.5,
+                                    sender="inline"), tmp_path / "c.sqlite")
+        replies = teacher.generate([_msgs(i, tag) for i, tag in enumerate(faults)])
+        causes = [r.cause for r in replies]
+        assert causes == ["429", "5xx", "4xx", "auth", "not_found", "reset", "timeout", "malformed", "empty"], \
+            [r.error for r in replies]
+        assert teacher.stats.failures == {c: 1 for c in causes}
+        tls = make_teacher(_cfg(server, base_url=server.base_url.replace("http:", "https:"), max_retries=0,
+                                http_client=http_client, sender="inline"), tmp_path / "t.sqlite")
+        assert tls.generate([_msgs(0)])[0].cause == "tls"
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    for url, cause in ((f"http://127.0.0.1:{port}/v1", "refused"), ("http://no-such-host.invalid/v1", "dns")):
+        cfg = OpenAITeacher(model="m", base_url=url, max_retries=0, http_client=http_client, sender="inline")
+        reply = make_teacher(cfg, tmp_path / f"{cause}.sqlite").generate([_msgs(0)])[0]
+        assert reply.cause == cause, reply.error
+
+
+@pytest.mark.parametrize("sender", ["inline", "process"])
+def test_connection_failures_in_a_row_stop_the_run(tmp_path: Path, sender: str) -> None:
+    """Refused 5 times in a row: every worker stops, sleeping retries included, in well under the
+    backoff the rows would otherwise wait; a healthy endpoint with transient faults never trips."""
+    import socket
+
+    from imhi.io import ServiceError
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    sock.close()
+    cfg = OpenAITeacher(model="m", base_url=url, concurrency=2, sender=sender, retry_min_s=2.0)
+    teacher = make_teacher(cfg, tmp_path / "c.sqlite")
+    t0 = time.perf_counter()
+    with pytest.raises(ServiceError, match=rf"^teacher endpoint {url} refused the connection \(5 in a row\)"):
+        teacher.generate([_msgs(i) for i in range(50)])
+    assert time.perf_counter() - t0 < 30  # ~4-10 s of backoff; all 50 rows retried 6 times: minutes
+    assert teacher.stats.tally.in_flight == 0
+    teacher.close()
+    with FakeOpenAI(fail_rates={"404": 1.0}) as server:  # a wrong base_url or model: every request 404
+        wrong = make_teacher(_cfg(server, sender=sender), tmp_path / "n.sqlite")
+        with pytest.raises(ServiceError, match=r"answered 404 Not Found \(5 in a row\); does base_url end in /v1"):
+            wrong.generate([_msgs(i) for i in range(50)])
+        wrong.close()
+    with FakeOpenAI(faults={"DROP": ["drop"] * 4}) as server:  # 4 drops, then answers: no trip
+        ok = make_teacher(_cfg(server, sender=sender, max_connection_failures=5, max_retries=6),
+                          tmp_path / "d.sqlite")
+        assert ok.generate([_msgs(0, "DROP")])[0].ok
+        assert ok.stats.tally.retries == {"reset": 4}
+        ok.close()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from fakeserver import FakeOpenAI
 
-from imhi.teacher import TeacherConfig, make_teacher
+from imhi.teacher import OpenAITeacher, make_teacher
 from imhi.teacher import sender as sender_mod
 
 os.environ["IMHI_NO_PROGRESS"] = "1"
@@ -21,10 +21,10 @@ def _msgs(i: int, extra: str = "") -> list[dict[str, str]]:
     return [{"role": "user", "content": f"post {i} {extra} correct answer is: Yes."}]
 
 
-def _cfg(server: FakeOpenAI, **kw: object) -> TeacherConfig:
+def _cfg(server: FakeOpenAI, **kw: object) -> OpenAITeacher:
     base = {"model": "fake", "base_url": server.base_url, "concurrency": 8, "max_retries": 2,
             "retry_min_s": 0.01, "retry_max_s": 1.0, "timeout_s": 5.0}
-    return TeacherConfig.model_validate({**base, **kw})
+    return OpenAITeacher.model_validate({**base, **kw})
 
 
 def _alive(pid: int) -> bool:
@@ -82,7 +82,7 @@ def test_a_killed_sender_fails_its_rows_and_the_next_call_starts_another(tmp_pat
 
 
 def test_concurrency_and_rate_limits_are_split_between_processes() -> None:
-    cfg = TeacherConfig(model="m", base_url="http://127.0.0.1:1/v1", concurrency=9, sender_processes=2,
+    cfg = OpenAITeacher(model="m", base_url="http://127.0.0.1:1/v1", concurrency=9, sender_processes=2,
                         requests_per_minute=600, tokens_per_minute=None)
     sender = sender_mod.ProcessSender(cfg)
     child = sender._child_cfg()
@@ -93,9 +93,9 @@ def test_concurrency_and_rate_limits_are_split_between_processes() -> None:
 def test_two_senders_by_default_from_concurrency_32_on_more_than_2_cores(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("os.cpu_count", lambda: 8)
-    assert TeacherConfig(model="m", concurrency=64).senders() == 2
-    assert TeacherConfig(model="m", concurrency=16).senders() == 1
+    assert OpenAITeacher(model="m", concurrency=64).senders() == 2
+    assert OpenAITeacher(model="m", concurrency=16).senders() == 1
     monkeypatch.setattr("os.cpu_count", lambda: 2)
-    assert TeacherConfig(model="m", concurrency=64).senders() == 1
-    assert TeacherConfig(model="m", concurrency=64, sender_processes=1).senders() == 1
-    assert TeacherConfig(model="m", concurrency=2, sender_processes=4).senders() == 2
+    assert OpenAITeacher(model="m", concurrency=64).senders() == 1
+    assert OpenAITeacher(model="m", concurrency=64, sender_processes=1).senders() == 1
+    assert OpenAITeacher(model="m", concurrency=2, sender_processes=4).senders() == 2

@@ -13,12 +13,14 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from imhi.io import InputError
+from imhi.cli.common import EXIT_CODES
+from imhi.io import InputError, ServiceError, TooLittle
 
 app = typer.Typer(
     name="imhi",
     help="Explainable mental-health analysis with LLMs: build instruction corpora, train "
     "sequential QLoRA stages, evaluate labels and explanations.",
+    epilog=EXIT_CODES,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -49,12 +51,20 @@ def get_app() -> typer.Typer:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: bad input is one clear line (file, row, field), exit code 2."""
+    """Console entry point: every known failure is one clear line and its exit code
+    (``EXIT_CODES``): bad input names the file, row and field (2); a failed service names it and
+    the cause (3); a run that kept too little says so as a warning (4)."""
     try:
         get_app()(args=argv, prog_name="imhi")
     except InputError as exc:
         console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         sys.exit(2)
+    except ServiceError as exc:
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        sys.exit(exc.exit_code)
+    except TooLittle as exc:
+        console.print(f"[bold yellow]warning:[/] {escape(str(exc))}", highlight=False)
+        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted; finished work is kept, rerun to continue[/]")
         sys.exit(130)

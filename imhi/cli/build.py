@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from imhi.cli.common import load, out
+from imhi.cli.common import EXIT_CODES, load, out
 from imhi.synthesis.filters import Candidate, FilterConfig, needs
 from imhi.synthesis.offline import run_reference
 from imhi.synthesis.pipeline import Scorer, run_teacher
@@ -51,7 +51,7 @@ def run_build(recipe: Path, overrides: list[str], out_dir: Path | None = None) -
 def register(app: typer.Typer) -> None:
     """Add ``imhi build``."""
 
-    @app.command()
+    @app.command(epilog=EXIT_CODES)
     def build(
         recipe: Annotated[Path, typer.Argument(help="build recipe (build_dataset/*.yaml)")],
         overrides: Annotated[list[str] | None, typer.Argument(help="key.sub=value overrides")] = None,

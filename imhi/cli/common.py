@@ -1,4 +1,4 @@
-"""Shared CLI helpers: recipe loading with overrides, rich tables, repo paths."""
+"""Shared CLI helpers: recipe loading with overrides, rich tables, repo paths, the exit codes."""
 
 from __future__ import annotations
 
@@ -10,6 +10,12 @@ from rich.console import Console
 from rich.table import Table
 
 from imhi.config import load_recipe
+
+EXIT_CODES = ("Exit codes: 0 done; 1 unexpected error (a bug: traceback); 2 bad recipe, input or "
+              "arguments; 3 a service failed (teacher endpoint down, batch upload refused or batch "
+              "failed: finished work is kept, a rerun continues); 4 finished with too little (no row "
+              "kept or fewer than min_kept, a model with no answers, a training stage with no rows); "
+              "130 interrupted.")
 
 M = TypeVar("M", bound=BaseModel)
 out = Console(soft_wrap=True)

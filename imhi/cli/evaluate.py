@@ -17,15 +17,15 @@ from typing import Annotated, Any
 import typer
 from pydantic import Field, model_validator
 
-from imhi.cli.common import load, out, table
+from imhi.cli.common import EXIT_CODES, load, out, table
 from imhi.config import Manifest, Strict
 from imhi.evaluation.classifier import ExtractorConfig, train_extractor
 from imhi.evaluation.report import compare, summary_table
 from imhi.evaluation.score import MetricsConfig, score_generations
 from imhi.evaluation.sheets import SheetConfig, export_sheet, score_sheets
 from imhi.evaluation.testsets import TestSet, read_test_set
-from imhi.generation import GenerationConfig, generate_file
-from imhi.io import InputError, read_jsonl, write_jsonl, write_text
+from imhi.generation import GenerationConfig, count_answers, generate_file
+from imhi.io import InputError, TooLittle, read_jsonl, write_jsonl, write_text
 
 TABLE = ("n", "accuracy", "weighted_f1", "macro_f1", "unparsed_rate")
 
@@ -85,38 +85,53 @@ def published_rows(recipe: EvalRecipe, metric: str) -> dict[str, dict[str, float
 
 
 def run_eval(recipe: EvalRecipe) -> dict[str, dict[str, Any]]:
-    """Generate with every model, score each, compare them; returns model → scores."""
+    """Generate with every model, score each, compare them; returns model → scores. A model that
+    produced no answer is left out of the scores and, once the rest is written, raises
+    :class:`~imhi.io.TooLittle`."""
     run = recipe.run_dir()
     manifest = Manifest(run, "eval", recipe)
     tests = prepare_tests(recipe, run)
     ids = {r["id"] for r in read_jsonl(tests)}
     manifest.add_input(tests, rows=len(ids))
     metrics = recipe.metrics.model_copy(update={"prompts": recipe.metrics.prompts or recipe.prompts})
-    results, gens = {}, {}
+    results, gens, silent = {}, {}, []
     for cfg in recipe.models:
         name = cfg.model_name()
         folder = run / _slug(name)
         t0 = time.perf_counter()
-        gens[name] = generate_file(cfg, tests, folder / "generations.jsonl")
+        path = generate_file(cfg, tests, folder / "generations.jsonl")
         t1 = time.perf_counter()
-        results[name] = score_generations(gens[name], folder, metrics, ids)
+        if not count_answers(path):
+            silent.append(f"{name} ({path})")
+            continue
+        gens[name] = path
+        results[name] = score_generations(path, folder, metrics, ids)
         manifest.time(f"generate/{name}", t1 - t0)
         manifest.time(f"score/{name}", time.perf_counter() - t1)
         manifest.add_output(folder / "scores.json")
         out.print(table(f"{name}", ["task", *TABLE], [[t, *(s.get(c) for c in TABLE)]
                                                       for t, s in results[name].items()]))
-    runs = {name: run / _slug(name) for name in results}
+    if results:
+        _compare_all(recipe, run, {name: run / _slug(name) for name in results})
+    if recipe.sheet is not None and gens:
+        export_sheet(gens, run / "sheet", recipe.sheet)
+        manifest.add_output(run / "sheet" / "sheet.xlsx")
+    manifest.counts.update(models_without_answers=len(silent))
+    manifest.write()
+    if silent:
+        raise TooLittle(f"no answers from {len(silent)} of {len(recipe.models)} models on {len(ids)} test "
+                        f"rows: {'; '.join(silent)}")
+    return results
+
+
+def _compare_all(recipe: EvalRecipe, run: Path, runs: dict[str, Path]) -> None:
+    """``comparison/<metric>/`` per compared metric and ``comparison.md`` with all of them."""
     for metric in recipe.compare_metrics:
         compare(runs, run / "comparison" / metric, metric, published_rows(recipe, metric))
     head = f"# {recipe.name}: all models\n\n{summary_table(runs, recipe.compare_metrics)}\n\n"
     write_text(run / "comparison.md", head + "\n".join(
         (run / "comparison" / m / "comparison.md").read_text(encoding="utf-8")
         .replace("](heatmap.png)", f"](comparison/{m}/heatmap.png)") for m in recipe.compare_metrics))
-    if recipe.sheet is not None:
-        export_sheet(gens, run / "sheet", recipe.sheet)
-        manifest.add_output(run / "sheet" / "sheet.xlsx")
-    manifest.write()
-    return results
 
 
 def register(app: typer.Typer) -> None:
@@ -124,7 +139,7 @@ def register(app: typer.Typer) -> None:
     sheet = typer.Typer(help="Human-evaluation sheets: export blinded XLSX/CSV, score filled ones.",
                         no_args_is_help=True)
 
-    @app.command("eval")
+    @app.command("eval", epilog=EXIT_CODES)
     def eval_cmd(recipe: Annotated[Path, typer.Argument(help="evaluate/*.yaml")],
                  overrides: Annotated[list[str] | None, typer.Argument(help="key.sub=value")] = None) -> None:
         """Generate with each model on the test sets and score labels and explanations."""

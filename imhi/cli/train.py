@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from imhi.cli.common import out, table
+from imhi.cli.common import EXIT_CODES, out, table
 from imhi.config import Manifest
 from imhi.io import read_jsonl, write_json, write_jsonl
 from imhi.training import StageResult, TrainRecipe, export_merged, load_train_recipe, run_stage
@@ -129,7 +129,7 @@ def _print_table(rows: dict[str, dict[str, dict[str, Any]]]) -> None:
 def register(app: typer.Typer) -> None:
     """Add ``imhi train``."""
 
-    @app.command()
+    @app.command(epilog=EXIT_CODES)
     def train(
         recipe: Annotated[Path, typer.Argument(help="train/*.yaml recipe")],
         overrides: Annotated[list[str] | None, typer.Argument(help="key.sub=value overrides")] = None,

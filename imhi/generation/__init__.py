@@ -99,7 +99,8 @@ def chat_messages(row: dict[str, Any], system_prompt: str | None) -> list[dict[s
 def model_fingerprint(cfg: GenerationConfig) -> dict[str, Any]:
     """What identifies the answering model: base ref, endpoint, and the adapter files' sha256."""
     out: dict[str, Any] = {"model": cfg.model.model_dump(mode="json") if cfg.model else None,
-                           "endpoint": ({"model": cfg.endpoint.model, "base_url": cfg.endpoint.base_url}
+                           "endpoint": ({"model": cfg.endpoint.model,  # a local kind has no base_url
+                                         "base_url": getattr(cfg.endpoint, "base_url", None)}
                                         if cfg.endpoint else None), "adapter": None}
     if cfg.adapter and Path(cfg.adapter).is_dir():
         out["adapter"] = {f.name: sha256_file(f)
@@ -120,6 +121,11 @@ def _retire_stale(cfg: GenerationConfig, out_path: Path) -> None:
               f"they were moved to {stale.name} and every row is answered again", file=sys.stderr)
     meta.parent.mkdir(parents=True, exist_ok=True)
     meta.write_text(json.dumps(now, indent=1), encoding="utf-8")
+
+
+def count_answers(path: Path) -> int:
+    """Rows of a generations file with a non-empty answer (``prediction``)."""
+    return sum(1 for r in read_jsonl_tolerant(path) if str(r.get("prediction") or "").strip())
 
 
 def generate_file(cfg: GenerationConfig, pairs_path: Path, out_path: Path) -> Path:

@@ -1,7 +1,8 @@
 """Posts → splits → instruction pairs → dataset files of a run folder.
 
 Writes ``dataset/{train,valid,test}.jsonl``, ``dataset/hf`` (``datasets`` save_to_disk)
-and ``dataset/README.md`` (dataset card with YAML metadata).
+and ``dataset/README.md`` (dataset card with YAML metadata). :func:`require_kept` says, once
+everything is written, whether a build kept enough rows to call it done.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from imhi.config import Manifest
-from imhi.io import dump_yaml, write_jsonl, write_text
+from imhi.io import TooLittle, dump_yaml, write_jsonl, write_text
 from imhi.schema import InstructionPair, Post, labels_of, record_dict
 from imhi.sources import find_duplicates, find_leakage, read_source, resolve
 from imhi.synthesis.recipe import BuildRecipe, DedupSpec, SplitSpec
+from imhi.synthesis.report import TaskStats
 from imhi.tasks import TaskSpec
 
 SPLITS = ("train", "valid", "test")
@@ -173,3 +175,24 @@ def collect_posts(recipe: BuildRecipe, base_dir: Path, manifest: Manifest,
 def run_dir_of(recipe: BuildRecipe, base: Path | None = None) -> Path:
     """The run folder: ``output_dir`` or runs/build/<name>."""
     return Path(recipe.output_dir) if recipe.output_dir else (base or Path("runs")) / "build" / recipe.name
+
+
+def merged_drops(stats: list[TaskStats]) -> dict[str, int]:
+    """Rows dropped per filter over every task."""
+    out: Counter[str] = Counter()
+    for s in stats:
+        out.update(s.dropped)
+    return dict(out)
+
+
+def require_kept(kept: int, posts: int, min_kept: float, run_dir: Path, dropped: dict[str, int]) -> None:
+    """A build that kept no row, or fewer than ``min_kept`` of its posts, is a failure (its files
+    are written: the reasons are in them): raise :class:`~imhi.io.TooLittle`, naming the main
+    reasons."""
+    if kept > 0 and kept >= min_kept * posts:
+        return
+    why = ", ".join(f"{name} {n}" for name, n in sorted(dropped.items(), key=lambda kv: -kv[1])[:4])
+    share = f" ({kept / posts:.0%})" if posts else ""
+    raise TooLittle(f"kept {kept} of {posts} rows{share}, below min_kept {min_kept:.0%}"
+                    + (f"; dropped: {why}" if why else "")
+                    + f" (see {run_dir}/build_report.md and rejected.jsonl)")

@@ -17,7 +17,15 @@ from imhi.config import Manifest
 from imhi.io import InputError, write_jsonl, write_text
 from imhi.judges import Judge, make_judges
 from imhi.schema import InstructionPair, Post
-from imhi.synthesis.dataset import SPLITS, collect_posts, make_pair, run_dir_of, write_dataset
+from imhi.synthesis.dataset import (
+    SPLITS,
+    collect_posts,
+    make_pair,
+    merged_drops,
+    require_kept,
+    run_dir_of,
+    write_dataset,
+)
 from imhi.synthesis.pipeline import judge_teachers, rejection
 from imhi.synthesis.recipe import BuildRecipe
 from imhi.synthesis.report import TaskStats, judge_table
@@ -58,6 +66,8 @@ def run_reference(recipe: BuildRecipe, base_dir: Path, run_dir: Path | None = No
                             "flagged_per_filter": {s.task: s.dropped for s in stats}})
     write_text(run_dir / "build_report.md", _report(recipe, pairs, rejected, stats, manifest, drop))
     manifest.write()
+    require_kept(sum(len(v) for v in pairs.values()), sum(s.posts for s in stats), recipe.min_kept, run_dir,
+                 merged_drops(stats) if drop else {})
     return run_dir
 
 

@@ -23,7 +23,15 @@ from imhi.judges import Judge, TeacherFactory, describe, make_judges
 from imhi.prompting import PromptConfig, build_messages, load_pools, prompt_hash, select_shots
 from imhi.schema import InstructionPair, Post
 from imhi.sources import resolve
-from imhi.synthesis.dataset import SPLITS, collect_posts, make_pair, run_dir_of, write_dataset
+from imhi.synthesis.dataset import (
+    SPLITS,
+    collect_posts,
+    make_pair,
+    merged_drops,
+    require_kept,
+    run_dir_of,
+    write_dataset,
+)
 from imhi.synthesis.dedup import norm
 from imhi.synthesis.filters import (
     Candidate,
@@ -37,8 +45,9 @@ from imhi.synthesis.filters import (
 )
 from imhi.synthesis.parse import parse_reply
 from imhi.synthesis.recipe import BuildRecipe
-from imhi.synthesis.report import TaskStats, render
+from imhi.synthesis.report import TaskStats, render, teacher_lines
 from imhi.synthesis.screen import judge
+from imhi.synthesis.status import BuildStatus
 from imhi.tasks import Example, TaskSpec, load_task
 from imhi.teacher import Reply, Teacher, TeacherConfig, make_teacher
 
@@ -140,12 +149,14 @@ class Round:
             verdict = first_failure(c, run.ctx, run.set_filters)
         if verdict is None and c is not None:
             run.keep(post, c)
+            run.on_settled(True)
             return
         name, reason = verdict or ("teacher_error", "no reply")
         final = self.attempt == run.fcfg.regenerations or name == "teacher_error"  # a failed call:
         run.result.rejected.append(rejection(post, c, name, reason, self.attempt, final))  # next run
         if final:
             run.result.stats.drop(name, contradicting(c) if c is not None and needs([name], "judges") else ())
+            run.on_settled(False)
         else:
             self.retry.append(post)
 
@@ -171,6 +182,7 @@ class TaskRun:
         self.batched_late = bool(self.batch_judges) or needs(self.late, "scorer")
         self.result = TaskResult(stats=TaskStats(task=task.name))
         self._alts: dict[str, int] = {}
+        self.on_settled: Callable[[bool], None] = lambda kept: None  # a row is final (kept or not)
 
     def alt(self, post: Post) -> int:
         """0: the task's shots; 1: the alternate set, for a post that is one of the shots."""
@@ -202,12 +214,16 @@ class TaskRun:
                 verdicts[i] = first_failure(c, self.ctx, self.late)
 
 
-def run_rounds(runs: list[tuple[TaskRun, list[Post]]], teacher: Teacher, regenerations: int) -> float:
+def run_rounds(runs: list[tuple[TaskRun, list[Post]]], teacher: Teacher, regenerations: int,
+               status: BuildStatus | None = None) -> float:
     """Every task's rounds together: round r of all tasks is one stream of requests (one ramp-up
-    and one tail instead of one per task), its replies dispatched to their task. Returns seconds."""
+    and one tail instead of one per task), its replies dispatched to their task. ``status``, if
+    given, sees every row settle (and the teacher's own progress bar stays off). Returns seconds."""
     t0 = time.perf_counter()
     for run, posts in runs:
         run.result.stats.posts = len(posts)
+        if status is not None:
+            run.on_settled = status.settled
     pending = {id(run): posts for run, posts in runs}
     for attempt in range(regenerations + 1):
         rounds = [Round(run, pending[id(run)], attempt) for run, _ in runs if pending[id(run)]]
@@ -226,7 +242,8 @@ def run_rounds(runs: list[tuple[TaskRun, list[Post]]], teacher: Teacher, regener
         names = ", ".join(r.run.task.name for r in rounds)
         teacher.generate(itertools.chain.from_iterable(r.requests() for r in rounds),
                          desc=names + (f" (retry {attempt})" if attempt else ""),
-                         overrides=overrides if attempt else None, on_reply=dispatch, total=starts[-1])
+                         overrides=overrides if attempt else None, on_reply=dispatch, total=starts[-1],
+                         progress=status is None)
         for r in rounds:
             pending[id(r.run)] = r.finish()
     took = time.perf_counter() - t0
@@ -268,14 +285,20 @@ def run_teacher(recipe: BuildRecipe, base_dir: Path, run_dir: Path | None = None
         runs = [(TaskRun(tasks[n], shot_sets(tasks[n], pools.get(n, []), recipe.prompting), recipe.prompting,
                          recipe.filters, teacher, judges, scorer),
                  [p for s in SPLITS for p in splits[s] if p.task == n]) for n in names]
+        status = BuildStatus(f"build {recipe.name}", sum(len(p) for _, p in runs), teacher.stats,
+                             recipe.status_every_s)
         with frozen_heap():
-            manifest.time("synthesis", run_rounds(runs, teacher, recipe.filters.regenerations))
+            with status:
+                manifest.time("synthesis", run_rounds(runs, teacher, recipe.filters.regenerations, status))
             results = {run.task.name: run.result for run, _ in runs}
             _write(recipe, run_dir, manifest, splits, tasks, results, teacher)
     finally:
         for j in judges:
             j.close()
         teacher.close()
+    stats = [r.stats for r in results.values()]
+    require_kept(sum(s.kept for s in stats), sum(s.posts for s in stats), recipe.min_kept, run_dir,
+                 merged_drops(stats))
     return run_dir
 
 
@@ -311,7 +334,6 @@ def _write(recipe: BuildRecipe, run_dir: Path, manifest: Manifest, splits: dict[
                             "teacher": teacher.stats.as_dict()})
     assert recipe.teacher is not None
     write_text(run_dir / "build_report.md", render(
-        recipe.name, teacher.name, recipe.teacher.kind, stats, recipe.report, list(recipe.filters.use),
-        [f"Requests sent this run: {teacher.stats.sent} (answered from the cache: "
-         f"{teacher.stats.cached}, failed: {teacher.stats.errors})."]))
+        recipe.name, teacher.name, recipe.teacher.kind, recipe.teacher.cost_factor(recipe.report.batch_discount),
+        stats, recipe.report, list(recipe.filters.use), teacher_lines(teacher.stats.as_dict())))
     manifest.write()

@@ -58,6 +58,11 @@ class BuildRecipe(Strict):
     filters: FilterConfig = Field(default_factory=FilterConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
     cache: str | None = Field(default=None, description="reply cache (default: <run>/teacher_cache.sqlite)")
+    min_kept: float = Field(default=0.5, ge=0, le=1, description="share of the posts that must be kept "
+                            "for the build to succeed; below it (or with no row kept) the build ends with "
+                            "a warning and exit code 4, its files written")
+    status_every_s: float = Field(default=30.0, gt=0, description="without a terminal (a log, CI): seconds "
+                                  "between two status lines of a teacher build")
 
     @model_validator(mode="after")
     def _teacher_mode(self) -> BuildRecipe:

@@ -90,26 +90,27 @@ class TaskStats:
         self.completion_tokens += int(usage.get("completion_tokens", 0))
 
 
-def cost(stats: TaskStats, model: str, kind: str, cfg: ReportConfig) -> float | None:
-    """Dollar cost of every token behind the task's replies (cached ones included)."""
-    if kind == "local":
+def cost(stats: TaskStats, model: str, factor: float, cfg: ReportConfig) -> float | None:
+    """Dollar cost of every token behind the task's replies (cached ones included); ``factor``:
+    the share of the list price the teacher pays (0 for a local model, the Batch API's discount)."""
+    if factor == 0:
         return 0.0
     price = cfg.prices.get(model)
     if price is None:
         return None
-    factor = cfg.batch_discount if kind == "batch" else 1.0
     return factor * (stats.prompt_tokens * price.input + stats.completion_tokens * price.output) / 1e6
 
 
-def render(name: str, teacher: str, kind: str, stats: list[TaskStats], cfg: ReportConfig,
+def render(name: str, teacher: str, kind: str, factor: float, stats: list[TaskStats], cfg: ReportConfig,
            filters: list[str], extra: list[str] | None = None) -> str:
-    """Markdown report: one row per task plus a drop table per filter."""
+    """Markdown report: one row per task plus a drop table per filter; ``kind`` is shown, ``factor``
+    prices the tokens (see :func:`cost`)."""
     lines = [f"# Build report: {name}", "", f"Mode: teacher ({kind}: `{teacher}`).", "",
              "| task | posts in | kept | dropped | regenerations | requests (cached) | prompt tok "
              "| completion tok | cost $ |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for s in stats:
-        c = cost(s, teacher, kind, cfg)
+        c = cost(s, teacher, factor, cfg)
         lines.append(f"| {s.task} | {s.posts} | {s.kept} | {sum(s.dropped.values())} | "
                      f"{s.regenerations} | {s.requests} ({s.cached}) | {s.prompt_tokens} | "
                      f"{s.completion_tokens} | {'n/a' if c is None else f'{c:.4f}'} |")
@@ -124,7 +125,7 @@ def render(name: str, teacher: str, kind: str, stats: list[TaskStats], cfg: Repo
         lines += [f"| {s.task} | " + " | ".join(str(s.dropped.get(n, 0)) for n in used) + " |"
                   for s in stats]
     lines += judge_table(stats)
-    if any(s.task and cost(s, teacher, kind, cfg) is None for s in stats):
+    if any(s.task and cost(s, teacher, factor, cfg) is None for s in stats):
         lines += ["", f"No price for `{teacher}` in report.prices: cost not computed."]
     return "\n".join(lines + [""] + (extra or [])) + "\n"
 
@@ -140,3 +141,14 @@ def judge_table(stats: list[TaskStats]) -> list[str]:
              "| task | judge | " + " | ".join(keys) + " |", "| --- | --- |" + " ---: |" * len(keys)]
     lines += [f"| {t} | {j} | " + " | ".join(str(c.get(k, 0)) for k in keys) + " |" for t, j, c in rows]
     return lines
+
+
+def teacher_lines(stats: dict[str, Any]) -> list[str]:
+    """Markdown lines: requests sent this run, cache hits, final failures and retries by cause
+    (``stats``: :meth:`imhi.teacher.Stats.as_dict`)."""
+    def by_cause(counts: dict[str, int]) -> str:
+        return f" ({', '.join(f'{k}: {v}' for k, v in counts.items())})" if counts else ""
+
+    return [f"Teacher requests this run: {stats['sent']} sent, {stats['cached']} answered from the cache; "
+            f"failed after every retry: {stats['errors']}{by_cause(stats['failures'])}; "
+            f"retries: {stats['retries']}{by_cause(stats['retries_by_cause'])}."]

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from imhi.teacher.cache import ReplyCache, request_key
 from imhi.teacher.config import Reply, TeacherConfig
-from imhi.teacher.privacy import is_loopback, mask_messages
+from imhi.teacher.privacy import mask_messages
 
 
 @dataclass
@@ -38,24 +38,44 @@ class Backend(Protocol):
     ``jobs`` may be a lazy iterator: a backend that can start sending before it has seen them
     all (the OpenAI endpoint) should, the others may take them all first."""
 
+    tally: Tally
+
     def send(self, jobs: Iterable[Job], on_reply: OnReply) -> None: ...
 
     def close(self) -> None: ...
 
 
 @dataclass
+class Tally:
+    """What a backend reports while it works: requests in flight and retries by cause (refused,
+    dns, tls, reset, timeout, 429, 5xx, malformed, ...). Read by a status line from another
+    thread; plain counters, so a reading may be a moment old."""
+
+    in_flight: int = 0
+    retries: dict[str, int] = field(default_factory=dict)
+
+    def retried(self, cause: str, n: int = 1) -> None:
+        self.retries[cause] = self.retries.get(cause, 0) + n
+
+
+@dataclass
 class Stats:
-    """Counters over the life of a teacher (requests sent, cache hits, tokens)."""
+    """Counters over the life of a teacher (requests sent, cache hits, final failures by cause,
+    tokens); retries by cause are the backend's :class:`Tally`."""
 
     sent: int = 0
     cached: int = 0
     errors: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    error_kinds: dict[str, int] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)  # final errors by cause
+    tally: Tally = field(default_factory=Tally)
 
     def as_dict(self) -> dict[str, Any]:
         return {"sent": self.sent, "cached": self.cached, "errors": self.errors,
+                "failures": dict(sorted(self.failures.items())),
+                "retries": sum(self.tally.retries.values()),
+                "retries_by_cause": dict(sorted(self.tally.retries.items())),
                 "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens}
 
 
@@ -64,13 +84,13 @@ class Teacher:
 
     def __init__(self, cfg: TeacherConfig, cache: ReplyCache, backend: Backend) -> None:
         self.cfg, self.cache, self.backend = cfg, cache, backend
-        self.stats = Stats()
-        self.mask = cfg.mask_pii and cfg.kind != "local" and not is_loopback(cfg.base_url)
+        self.stats = Stats(tally=backend.tally)
+        self.mask = cfg.masks()
 
     @property
     def name(self) -> str:
-        """Provenance name of the teacher: kind and model (no endpoint secrets)."""
-        return self.cfg.local.path if self.cfg.kind == "local" and self.cfg.local else self.cfg.model
+        """Provenance name of the teacher: the model (a local model's path; no endpoint secrets)."""
+        return self.cfg.provenance()
 
     def job(self, messages: list[dict[str, str]], override: dict[str, Any] | None = None) -> Job:
         """Render one request: mask it if it leaves the machine, then key it."""
@@ -82,18 +102,22 @@ class Teacher:
     def generate(self, requests: Iterable[list[dict[str, str]]], desc: str = "",
                  overrides: Sequence[dict[str, Any] | None] | None = None,
                  on_reply: Callable[[int, Reply], None] | None = None,
-                 total: int | None = None) -> list[Reply]:
+                 total: int | None = None, progress: bool = True) -> list[Reply]:
         """One reply per request, in order; cached replies are not sent again.
 
         ``requests`` may be lazy: they are rendered, keyed and looked up in the cache block by
         block while earlier blocks are already in flight. ``on_reply(index, reply)``, if given,
         sees each reply as soon as it is known (cached ones at once), so a caller can parse and
-        filter while other requests are in flight. ``total`` sizes the progress bar.
+        filter while other requests are in flight. ``total`` sizes the progress bar; ``progress``
+        False leaves the terminal to the caller's own status line.
+
+        Raises :class:`~imhi.io.ServiceError` when the backend gives up on the endpoint (replies
+        that arrived before are cached).
         """
         if total is None and isinstance(requests, Sized):
             total = len(requests)
         run = _Run(self, on_reply)
-        disable = os.environ.get("IMHI_NO_PROGRESS") == "1" or None
+        disable = os.environ.get("IMHI_NO_PROGRESS") == "1" or not progress or None
         with tqdm(total=total, desc=desc or "teacher", unit="req", mininterval=0.5,
                   disable=disable) as run.bar:
             self.backend.send(run.todo(requests, overrides), run.answered)
@@ -106,8 +130,8 @@ class Teacher:
         self.stats.completion_tokens += int(reply.usage.get("completion_tokens", 0))
         if not reply.ok:
             self.stats.errors += 1
-            kind = (reply.error or "").split(":", 1)[0]
-            self.stats.error_kinds[kind] = self.stats.error_kinds.get(kind, 0) + 1
+            cause = reply.cause or "other"
+            self.stats.failures[cause] = self.stats.failures.get(cause, 0) + 1
 
     def close(self) -> None:
         """Stop the backend (a sender process, if any) and close the cache."""
@@ -181,6 +205,6 @@ class _Run:
     def settle_lost(self) -> None:
         """A backend that lost a job still yields one reply (an error) per row."""
         for key in list(self.waiting):
-            self.replies[key] = reply = Reply(error="no reply from backend", key=key)
+            self.replies[key] = reply = Reply(error="no reply from backend", cause="lost", key=key)
             for i in self.waiting.pop(key):
                 self._tell(i, reply)

@@ -11,22 +11,21 @@ from collections.abc import Iterable
 from typing import Any
 
 from imhi.models import load_causal_lm, load_tokenizer
-from imhi.teacher.base import Job, OnReply
-from imhi.teacher.config import Reply, TeacherConfig
+from imhi.teacher.base import Job, OnReply, Tally
+from imhi.teacher.config import LocalTeacher, Reply
 
 
 class LocalBackend:
     """Generate replies with a local model (loaded on first use)."""
 
-    def __init__(self, cfg: TeacherConfig) -> None:
-        assert cfg.local is not None
+    def __init__(self, cfg: LocalTeacher) -> None:
         self.cfg = cfg
+        self.tally = Tally()
         self._model: Any = None
         self._tok: Any = None
 
     def _load(self) -> None:
         if self._model is None:
-            assert self.cfg.local is not None
             self._tok = load_tokenizer(self.cfg.local, padding_side="left")
             self._model = load_causal_lm(self.cfg.local)
             self._model.eval()
@@ -48,7 +47,9 @@ class LocalBackend:
             items.sort(key=lambda it: len(it[1]))
             for i in range(0, len(items), self.cfg.batch_size):
                 batch = items[i:i + self.cfg.batch_size]
+                self.tally.in_flight = len(batch)
                 on_reply(list(zip([b[0] for b in batch], self._generate(batch), strict=True)))
+        self.tally.in_flight = 0
 
     def _generate(self, batch: list[tuple[Job, str]]) -> list[Reply]:
         import torch
@@ -78,7 +79,7 @@ class LocalBackend:
         n = next((i for i, t in enumerate(ids) if t in (eos, pad)), len(ids))
         text = self._tok.decode(ids[:n], skip_special_tokens=True).strip()
         if not text:
-            return Reply(error="EmptyReply: the model generated no text",
+            return Reply(error="EmptyReply: the model generated no text", cause="empty",
                          usage={"prompt_tokens": prompt_tokens, "completion_tokens": n})
         finish = "stop" if stopped or n < limit else "length"
         return Reply(text=text, finish_reason=finish,

@@ -3,8 +3,10 @@
 Reads the API key from the environment variable the config names; writes nothing (the
 cached teacher stores replies). Async with a worker pool of ``concurrency``, requests/min
 and tokens/min limiters, and retries with exponential backoff and jitter on 429 (honouring
-Retry-After), 5xx, timeouts, dropped connections, malformed and empty replies. A row whose
-retries run out gets a final error; the run goes on.
+Retry-After), 5xx, timeouts, dropped connections, malformed and empty replies, each counted
+by cause in the backend's tally. A row whose retries run out gets a final error with its
+cause; the run goes on. ``max_connection_failures`` connection-level failures in a row (see
+imhi.teacher.failures) stop every worker and raise :class:`~imhi.io.ServiceError`.
 """
 
 from __future__ import annotations
@@ -19,24 +21,20 @@ import openai
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_exponential_jitter
 
-from imhi.teacher.base import Job, OnReply
-from imhi.teacher.config import Reply, TeacherConfig
+from imhi.teacher.base import Job, OnReply, Tally
+from imhi.teacher.config import BatchTeacher, OpenAITeacher, Reply
+from imhi.teacher.failures import Breaker, EmptyReply, cause, describe, retry_after, retryable
 from imhi.teacher.limits import RateLimiter, estimate_tokens
-from imhi.teacher.privacy import check_endpoint, is_loopback
+from imhi.teacher.privacy import is_loopback
 
 # The SDK's platform headers (OS, CPU, Python and SDK versions) are not sent: the endpoint needs
 # none of them, and leaving them out saves ~60 µs of header handling a request.
 NO_TELEMETRY: dict[str, Any] = {h: openai.Omit() for h in (
     "X-Stainless-Lang", "X-Stainless-Package-Version", "X-Stainless-OS", "X-Stainless-Arch",
     "X-Stainless-Runtime", "X-Stainless-Runtime-Version", "X-Stainless-Async")}
-RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
 
 
-class EmptyReply(Exception):
-    """The endpoint answered 200 but with no content."""
-
-
-def api_key(cfg: TeacherConfig) -> str:
+def api_key(cfg: OpenAITeacher | BatchTeacher) -> str:
     """The API key from the environment (a loopback server may run without one)."""
     key = os.environ.get(cfg.api_key_env, "")
     if not key and not is_loopback(cfg.base_url):
@@ -47,43 +45,18 @@ def api_key(cfg: TeacherConfig) -> str:
     return key or "not-needed"
 
 
-def retryable(exc: BaseException) -> bool:
-    """Transient failures worth another try; client errors (400, 401, 404) are final."""
-    if isinstance(exc, openai.APIStatusError):
-        return exc.status_code in RETRY_STATUS or exc.status_code >= 500
-    return isinstance(exc, (openai.APIConnectionError, openai.APIResponseValidationError,
-                            EmptyReply, ValueError))
+def timeout(cfg: OpenAITeacher | BatchTeacher) -> openai.Timeout:
+    """``timeout_s`` for the whole request, ``connect_timeout_s`` to open a connection."""
+    return openai.Timeout(cfg.timeout_s, connect=min(cfg.connect_timeout_s, cfg.timeout_s))
 
 
-def retry_after(exc: BaseException | None) -> float | None:
-    """Seconds the server asked us to wait (Retry-After / retry-after-ms), if any."""
-    if not isinstance(exc, openai.APIStatusError):
-        return None
-    headers = exc.response.headers
-    try:
-        if "retry-after-ms" in headers:
-            return float(headers["retry-after-ms"]) / 1000
-        if "retry-after" in headers:
-            return float(headers["retry-after"])
-    except ValueError:
-        return None
-    return None
-
-
-def describe(exc: BaseException) -> str:
-    """A short final error for a row: kind, status and message."""
-    if isinstance(exc, openai.APIStatusError):
-        return f"{type(exc).__name__}: HTTP {exc.status_code}: {str(exc)[:200]}"
-    return f"{type(exc).__name__}: {str(exc)[:200] or 'no detail'}"
-
-
-def http_client(cfg: TeacherConfig) -> Any:
+def http_client(cfg: OpenAITeacher) -> Any:
     """The openai client's transport: aiohttp where installed (at concurrency 64 on 2 cores, +9%
     requests/s for a whole build and +16% for a bare client loop against httpx, in one run of
     benchmarks/teacher_throughput.py), else the SDK's default httpx."""
     if cfg.http_client == "aiohttp":
         try:
-            return openai.DefaultAioHttpClient(timeout=cfg.timeout_s)
+            return openai.DefaultAioHttpClient(timeout=timeout(cfg))
         except (AttributeError, RuntimeError):  # older openai, or no aiohttp extra
             pass
     return None
@@ -92,13 +65,15 @@ def http_client(cfg: TeacherConfig) -> Any:
 class OpenAIBackend:
     """Send chat-completion jobs concurrently (see module docstring)."""
 
-    def __init__(self, cfg: TeacherConfig) -> None:
-        check_endpoint(cfg.base_url, cfg.local_only)
+    def __init__(self, cfg: OpenAITeacher) -> None:
+        cfg.check()
         self.cfg = cfg
         self.key = api_key(cfg)
         self._backoff = wait_exponential_jitter(initial=cfg.retry_min_s, max=cfg.retry_max_s,
                                                 jitter=cfg.retry_min_s)
         self.url = "/chat/completions"  # made absolute by ``client()``
+        self.tally = Tally()
+        self.breaker = self._breaker()
         self._process: Any = None
         # the sender process starts now, before the first send; its pipes are passed by file
         # descriptor, which needs POSIX (elsewhere the client runs in this process)
@@ -107,6 +82,11 @@ class OpenAIBackend:
 
             self._process = ProcessSender(cfg)
             self._process.start()
+            self.tally = self._process.tally
+
+    def _breaker(self) -> Breaker:
+        cfg = self.cfg
+        return Breaker(cfg.max_connection_failures, cfg.endpoint(), cfg.connect_timeout_s, cfg.timeout_s)
 
     def send(self, jobs: Iterable[Job], on_reply: OnReply) -> None:
         """Run the async loop in the sender process, or here (in a helper thread if the caller
@@ -119,9 +99,19 @@ class OpenAIBackend:
         except RuntimeError:
             asyncio.run(self.asend(jobs, on_reply))
             return
-        worker = threading.Thread(target=lambda: asyncio.run(self.asend(jobs, on_reply)))
+        failed: list[BaseException] = []
+
+        def in_thread() -> None:
+            try:
+                asyncio.run(self.asend(jobs, on_reply))
+            except Exception as exc:  # noqa: BLE001 - raised again in the caller's thread
+                failed.append(exc)
+
+        worker = threading.Thread(target=in_thread)
         worker.start()
         worker.join()
+        if failed:
+            raise failed[0]
 
     def close(self) -> None:
         """Stop the sender process, if one was started."""
@@ -131,7 +121,7 @@ class OpenAIBackend:
     def client(self) -> openai.AsyncOpenAI:
         """An async openai client for this endpoint (no SDK retries: ours are below)."""
         client = openai.AsyncOpenAI(api_key=self.key, base_url=self.cfg.base_url, max_retries=0,
-                                    timeout=self.cfg.timeout_s, http_client=http_client(self.cfg),
+                                    timeout=timeout(self.cfg), http_client=http_client(self.cfg),
                                     default_headers=NO_TELEMETRY)
         # an absolute URL spares the client joining it to the base URL on every request
         self.url = f"{str(client.base_url).rstrip('/')}/chat/completions"
@@ -152,18 +142,41 @@ class OpenAIBackend:
 
     async def run(self, client: openai.AsyncOpenAI, take: Callable[[], Awaitable[Job | None]],
                   on_reply: OnReply) -> None:
-        """``concurrency`` workers, each taking the next job until ``take`` gives None."""
-        cfg = self.cfg
+        """``concurrency`` workers, each taking the next job until ``take`` gives None. When the
+        breaker trips, every worker stops at once, the jobs left are taken unsent (until ``take``
+        has given one None per worker) and :class:`~imhi.io.ServiceError` is raised."""
+        cfg, tally = self.cfg, self.tally
+        self.breaker = breaker = self._breaker()
         rpm = RateLimiter(cfg.requests_per_minute) if cfg.requests_per_minute else None
         tpm = RateLimiter(cfg.tokens_per_minute) if cfg.tokens_per_minute else None
+        ends = 0
+
+        async def pull() -> Job | None:
+            nonlocal ends
+            job = await take()
+            ends += job is None
+            return job
 
         async def worker(i: int) -> None:
             if cfg.ramp_up_s:  # worker i starts i/concurrency of the ramp-up late
                 await asyncio.sleep(i * cfg.ramp_up_s / cfg.concurrency)
-            while (job := await take()) is not None:
-                on_reply([(job, await self._one(client, job, rpm, tpm))])
+            while not breaker.tripped and (job := await pull()) is not None:
+                tally.in_flight += 1
+                try:
+                    reply = await self._one(client, job, rpm, tpm)
+                finally:
+                    tally.in_flight -= 1
+                on_reply([(job, reply)])
 
-        await asyncio.gather(*(worker(i) for i in range(cfg.concurrency)))
+        tasks = [asyncio.ensure_future(worker(i)) for i in range(cfg.concurrency)]
+        breaker.on_trip = lambda: [t.cancel() for t in tasks]
+        for result in await asyncio.gather(*tasks, return_exceptions=True):
+            if isinstance(result, Exception):
+                raise result
+        if breaker.tripped:
+            while ends < cfg.concurrency:
+                await pull()
+            raise breaker.error()
 
     def _wait_after(self, exc: BaseException | None, attempt: int) -> float:
         """Seconds before try ``attempt + 1``: the server's Retry-After, else exponential backoff
@@ -179,25 +192,37 @@ class OpenAIBackend:
                    tpm: RateLimiter | None) -> Reply:
         if not (rpm or tpm):  # fast path: one plain try; tenacity only once a try failed
             try:                # (building its retry state costs ~50 µs a request)
-                return await self._call(client, job)
+                return await self._attempt(client, job)
             except Exception as exc:  # noqa: BLE001 - every failure is retried or becomes final
                 if not retryable(exc) or self.cfg.max_retries == 0:
-                    return Reply(error=describe(exc), key=job.key)
+                    return Reply(error=describe(exc), cause=cause(exc), key=job.key)
                 return await self._retry(client, job, rpm, tpm, first=exc)
         return await self._retry(client, job, rpm, tpm)
 
     async def _retry(self, client: openai.AsyncOpenAI, job: Job, rpm: RateLimiter | None,
                      tpm: RateLimiter | None, first: BaseException | None = None) -> Reply:
-        """Tries with tenacity (backoff, Retry-After); ``first``: a failed try already made."""
+        """Tries with tenacity (backoff, Retry-After); ``first``: a failed try already made. Each
+        retry is counted by the cause of the try before it, when it starts."""
         done = 1 if first else 0
+        causes = [cause(first)] if first else []
         if first:
             await asyncio.sleep(self._wait_after(first, 1))
+
         def wait(state: RetryCallState) -> float:
             return self._wait_after(state.outcome.exception() if state.outcome else None,
                                     state.attempt_number + done)
 
+        def failed(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            causes.append(cause(exc) if exc else "other")
+
+        def starts(state: RetryCallState) -> None:
+            if causes:
+                self.tally.retried(causes.pop())
+
         retrying = AsyncRetrying(stop=stop_after_attempt(self.cfg.max_retries + 1 - done), wait=wait,
-                                 retry=retry_if_exception(retryable), reraise=True)
+                                 retry=retry_if_exception(retryable), before=starts, before_sleep=failed,
+                                 reraise=True)
         try:
             async for attempt in retrying:
                 with attempt:
@@ -205,10 +230,20 @@ class OpenAIBackend:
                         await rpm.acquire(1)
                     if tpm:
                         await tpm.acquire(estimate_tokens(job.messages, int(job.params["max_tokens"])))
-                    return await self._call(client, job)
+                    return await self._attempt(client, job)
         except Exception as exc:  # noqa: BLE001 - every failure becomes this row's final error
-            return Reply(error=describe(exc), key=job.key)
+            return Reply(error=describe(exc), cause=cause(exc), key=job.key)
         return Reply(error="no attempt made", key=job.key)
+
+    async def _attempt(self, client: openai.AsyncOpenAI, job: Job) -> Reply:
+        """One try; its outcome goes to the breaker (which may stop every worker)."""
+        try:
+            reply = await self._call(client, job)
+        except Exception as exc:
+            self.breaker.record(cause(exc))
+            raise
+        self.breaker.record(None)
+        return reply
 
     async def _call(self, client: openai.AsyncOpenAI, job: Job) -> Reply:
         # client.post skips the SDK's per-field request transform and response model

@@ -11,7 +11,10 @@ does nothing but HTTP, which is what keeps requests going out on time
 sending starts before the last request exists.
 
 Pipes, parent → child: ``("jobs", [Job, ...])``, ``("end", None)`` after a batch's last chunk,
-``None`` to exit. Child → parent: lists of ``(key, reply dict)``; ``("", None)`` ends a batch.
+``None`` to exit. Child → parent: lists of ``(key, reply dict)``; ``("#", {"in_flight": n,
+"retries": {cause: n}})`` reports the child's requests in flight and its retries since the last
+report (with every group of replies, and every quarter second while they change); ``("", None)``
+ends a batch, ``("", {"abort": message})`` ends one that the child gave up (endpoint down).
 The child reads the API key from the environment itself (nothing secret crosses a pipe) and
 exits when told, when a pipe breaks, or when its parent process is gone.
 """
@@ -34,8 +37,9 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from imhi.teacher.base import Job, OnReply
-from imhi.teacher.config import Reply, TeacherConfig
+from imhi.io import ServiceError
+from imhi.teacher.base import Job, OnReply, Tally
+from imhi.teacher.config import OpenAITeacher, Reply
 
 CHUNK = 32  # jobs per pipe message, parent → child
 FLUSH = 256  # replies per pipe message at most, child → parent
@@ -88,7 +92,7 @@ def _watch_parent(parent: int) -> None:
     os._exit(1)
 
 
-async def serve(jobs_in: Connection, out: queue.SimpleQueue[Any], cfg: TeacherConfig) -> None:
+async def serve(jobs_in: Connection, out: queue.SimpleQueue[Any], cfg: OpenAITeacher) -> None:
     """The child's loop: one client, batch after batch, until told to exit."""
     from imhi.teacher.openai_backend import OpenAIBackend
 
@@ -98,10 +102,11 @@ async def serve(jobs_in: Connection, out: queue.SimpleQueue[Any], cfg: TeacherCo
                      daemon=True).start()
     loop = asyncio.get_running_loop()
     done: list[tuple[str, Any]] = []  # replies of this loop iteration, handed over together
+    report = _Reporter(backend.tally, out)
 
     def flush() -> None:
         if done:
-            out.put(done[:])
+            out.put([*done, report.item()])
             done.clear()
 
     def on_reply(group: list[tuple[Job, Reply]]) -> None:
@@ -110,16 +115,41 @@ async def serve(jobs_in: Connection, out: queue.SimpleQueue[Any], cfg: TeacherCo
         done.extend((job.key, reply.model_dump()) for job, reply in group)
 
     client = backend.client()
+    ticker = asyncio.ensure_future(report.every(0.25))
     try:
         while await inbox.get() == BATCH:
-            await backend.run(client, inbox.get, on_reply)
+            end = None
+            try:
+                await backend.run(client, inbox.get, on_reply)
+            except ServiceError as exc:
+                end = {"abort": str(exc)}
             flush()
-            out.put([("", None)])
+            out.put([report.item(), ("", end)])
     finally:
+        ticker.cancel()
         await client.close()
 
 
-def child_main(jobs_in: Connection, replies_out: Connection, cfg: TeacherConfig, parent: int) -> None:
+class _Reporter:
+    """The child's tally as pipe items: requests in flight, retries since the last report."""
+
+    def __init__(self, tally: Tally, out: queue.SimpleQueue[Any]) -> None:
+        self.tally, self.out = tally, out
+        self.flight = 0
+
+    def item(self) -> tuple[str, dict[str, Any]]:
+        retries, self.tally.retries = self.tally.retries, {}
+        self.flight = self.tally.in_flight
+        return "#", {"in_flight": self.flight, "retries": retries}
+
+    async def every(self, seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            if self.tally.retries or self.tally.in_flight != self.flight:
+                self.out.put([self.item()])
+
+
+def child_main(jobs_in: Connection, replies_out: Connection, cfg: OpenAITeacher, parent: int) -> None:
     """The sender process (see module docstring)."""
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     out: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -146,11 +176,13 @@ class ProcessSender:
     chunks of jobs go to them in turn.
     """
 
-    def __init__(self, cfg: TeacherConfig) -> None:
+    def __init__(self, cfg: OpenAITeacher) -> None:
         self.cfg = cfg
         self.links: list[_Link | None] = [None] * cfg.senders()
+        self.tally = Tally()
+        self._flight: dict[Any, int] = {}  # pipe → that child's requests in flight
 
-    def _child_cfg(self) -> TeacherConfig:
+    def _child_cfg(self) -> OpenAITeacher:
         n = len(self.links)
         return self.cfg.model_copy(update={
             "concurrency": -(-self.cfg.concurrency // n),
@@ -204,6 +236,14 @@ class ProcessSender:
         if chunk:
             post()
         waiting = {link.replies: link for link in links if self._post(link, ("end", None))}
+        aborted = [data["abort"] for data in self._relay(waiting, by_key, on_reply) if data]
+        if aborted:
+            raise ServiceError(aborted[0])
+
+    def _relay(self, waiting: dict[Any, _Link], by_key: dict[str, Job], on_reply: OnReply) -> list[Any]:
+        """Hand the children's replies to ``on_reply`` and their tallies to ours until every child
+        has ended the batch; returns each child's end marker (None, or ``{"abort": message}``)."""
+        ends: list[Any] = []
         while waiting:
             for conn in wait(list(waiting)):
                 try:
@@ -211,11 +251,24 @@ class ProcessSender:
                 except (EOFError, OSError):  # that child died: the teacher marks its rows as failed
                     batch = [("", None)]
                     self._drop(waiting[conn])
-                group = [(by_key[key], Reply.model_validate(data)) for key, data in batch if data is not None]
+                group = [(by_key[key], Reply.model_validate(data)) for key, data in batch if len(key) > 1]
+                for key, data in batch:
+                    if key == "#":
+                        self._count(conn, data)
                 if group:
                     on_reply(group)
-                if any(data is None for _, data in batch):
-                    waiting.pop(conn, None)
+                for key, data in batch:
+                    if key == "":
+                        waiting.pop(conn, None)
+                        self._count(conn, {"in_flight": 0, "retries": {}})
+                        ends.append(data)
+        return ends
+
+    def _count(self, conn: Any, data: dict[str, Any]) -> None:
+        for why, n in data["retries"].items():
+            self.tally.retried(why, n)
+        self._flight[conn] = data["in_flight"]
+        self.tally.in_flight = sum(self._flight.values())
 
     def _post(self, link: _Link, msg: Any) -> bool:
         try:
@@ -239,7 +292,7 @@ class ProcessSender:
 _WARM: set[str] = set()  # transports built once in this process
 
 
-def _warm_transport(cfg: TeacherConfig) -> None:
+def _warm_transport(cfg: OpenAITeacher) -> None:
     """Build one HTTP transport here before forking, so the children inherit its imports
     (~0.1 s of CPU each, at the moment the first requests should go out)."""
     from imhi.teacher.openai_backend import http_client
@@ -264,7 +317,7 @@ class _Child:
         self.done = False
 
     @classmethod
-    def fork(cls, job_r: int, rep_w: int, parent_ends: tuple[int, int], cfg: TeacherConfig) -> _Child:
+    def fork(cls, job_r: int, rep_w: int, parent_ends: tuple[int, int], cfg: OpenAITeacher) -> _Child:
         parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # the child: never returns, never runs the parent's exit handlers
@@ -278,7 +331,7 @@ class _Child:
         return cls(pid)
 
     @classmethod
-    def spawn(cls, job_r: int, rep_w: int, cfg: TeacherConfig) -> _Child:
+    def spawn(cls, job_r: int, rep_w: int, cfg: OpenAITeacher) -> _Child:
         popen = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "imhi.teacher.sender", str(job_r), str(rep_w), str(os.getpid())],
             pass_fds=(job_r, rep_w), stdin=subprocess.PIPE)
@@ -325,7 +378,7 @@ def _stop(link: _Link) -> None:
 def main() -> None:
     """``python -m imhi.teacher.sender JOBS_FD REPLIES_FD PARENT_PID`` (config JSON on stdin)."""
     job_fd, rep_fd, parent = (int(a) for a in sys.argv[1:4])
-    cfg = TeacherConfig.model_validate(json.loads(sys.stdin.read()))
+    cfg = OpenAITeacher.model_validate(json.loads(sys.stdin.read()))
     child_main(Connection(job_fd, writable=False), Connection(rep_fd, readable=False), cfg, parent)
 
 

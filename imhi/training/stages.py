@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from imhi.config import Manifest
-from imhi.io import InputError, read_jsonl_tolerant, write_json
+from imhi.io import InputError, TooLittle, read_jsonl_tolerant, write_json
 from imhi.models import ModelRef
 from imhi.training import hf
 from imhi.training.data import check_stage_data, fit_to_length, stage_rows
-from imhi.training.recipe import TrainRecipe
+from imhi.training.recipe import DataSpec, TrainRecipe
 
 
 @dataclass
@@ -119,6 +119,10 @@ def run_stage(recipe: TrainRecipe, index: int, prev: StageResult | None, resume:
         return done
     spec, folder = recipe.stages[index], stage_dir(recipe, index)
     tasks = check_stage_data(spec.data)  # missing file / unknown task: fail before loading a model
+    rows = stage_rows(spec.data, recipe.seed, recipe.system_prompt)
+    if not rows:
+        raise TooLittle(f"stage {recipe.stage_name(index)} has no train rows to learn from (data: "
+                        f"{', '.join(_describe(d) for d in spec.data)}); nothing was trained")
     resume_from = _resume_point(folder, resume)
     if not resume_from and hf.is_main():
         _clear_partial(folder)
@@ -127,7 +131,6 @@ def run_stage(recipe: TrainRecipe, index: int, prev: StageResult | None, resume:
     base, adapter = _start(recipe, index, prev)
     if spec.start == "merge" and adapter is not None:
         base, adapter = _merged_base(recipe, index, base, adapter), None
-    rows = stage_rows(spec.data, recipe.seed, recipe.system_prompt)
     args = hf.sft_args(spec.sft, folder / "checkpoints", recipe.seed)
     tok = hf.tokenizer(recipe.model)
     rows, shortened = fit_to_length(rows, tok, getattr(args, "max_length", None))
@@ -142,6 +145,12 @@ def run_stage(recipe: TrainRecipe, index: int, prev: StageResult | None, resume:
         _write_finished(recipe, result, manifest)
     hf.barrier()
     return result
+
+
+def _describe(spec: DataSpec) -> str:
+    """A stage's data entry as the user wrote it: path, tasks, skip/limit."""
+    extra = [f"{k} {v}" for k, v in (("tasks", spec.tasks), ("skip", spec.skip), ("limit", spec.limit)) if v]
+    return f"{spec.path}" + (f" ({'; '.join(str(e) for e in extra)})" if extra else "")
 
 
 def _clear_partial(folder: Path) -> None:
