@@ -9,14 +9,19 @@ import krippendorff
 import pytest
 from openpyxl import load_workbook
 
+from imhi.evaluation.human import ScoreConfig
+from imhi.evaluation.ratings import ImportSpec
 from imhi.evaluation.sheets import ASPECTS, SheetConfig, export_sheet, score_sheets
 from imhi.io import InputError, write_jsonl
 
+V0 = Path(__file__).parent / "data" / "sheets_v0"
+FAST = ScoreConfig(bootstrap=20)
 
-def _system(path: Path, name: str) -> Path:
+
+def _system(path: Path, name: str, posts: range = range(6)) -> Path:
     rows = [{"id": f"{task}-{i}", "task": task, "query": f"post {i}", "label": "yes" if i % 2 else "no",
              "answer": "a", "prediction": f"{name} says {i}", "model": name}
-            for task in ("dr", "dreaddit") for i in range(6)]
+            for task in ("dr", "dreaddit") for i in posts]
     write_jsonl(path, rows)
     return path
 
@@ -64,7 +69,7 @@ def test_round_trip_means_and_agreement(exported: Path, tmp_path: Path) -> None:
     for a in (1, 2):
         _fill(exported / "sheet.xlsx", tmp_path / f"ann{a}.xlsx", key, a)
         sheets.append(tmp_path / f"ann{a}.xlsx")
-    res = score_sheets(sheets, exported / "key.json", tmp_path / "out")
+    res = score_sheets(sheets, exported / "key.json", tmp_path / "out", cfg=FAST)
     for system, base in (("base", 1), ("tuned", 2)):
         for j, aspect in enumerate(ASPECTS):
             vals = [base + (int(i.split("-")[1]) + j + a) % 2 for a in (1, 2)
@@ -91,3 +96,77 @@ def test_bad_cell_names_sheet_row_column(exported: Path, tmp_path: Path) -> None
     wb.save(tmp_path / "bad.xlsx")
     with pytest.raises(InputError, match=r"row 5, field 'completeness'"):
         score_sheets([tmp_path / "bad.xlsx"], exported / "key.json", tmp_path / "out")
+
+
+def test_sheets_exported_before_issue_16_score_the_same(tmp_path: Path) -> None:
+    expected = json.loads((V0 / "expected_human_eval.json").read_text())
+    sheets = [V0 / "annotator1.xlsx", V0 / "annotator2.xlsx", V0 / "annotator3.csv"]
+    res = score_sheets(sheets, V0 / "key.json", tmp_path / "out", cfg=FAST)
+    assert res["items"] == expected["items"] == 20
+    for system, per in expected["means"].items():
+        for aspect, value in per.items():
+            assert res["means"][system][aspect] == pytest.approx(value, abs=1e-12)
+    for aspect, ag in expected["agreement"].items():
+        assert res["agreement"][aspect]["alpha"] == pytest.approx(ag["alpha"], abs=1e-12)
+        assert res["agreement"][aspect]["spearman"] == pytest.approx(ag["spearman"], abs=1e-12)
+
+
+def _fill_sheet(ws, key: dict, annotator: int, skip: int = 0) -> None:
+    header = [c.value for c in ws[1]]
+    for row in list(ws.iter_rows(min_row=2))[skip:]:
+        n = int(row[0].value.split("-")[1])
+        for j, aspect in enumerate(ASPECTS):
+            row[header.index(aspect)].value = (2 if key[row[0].value]["system"] == "tuned" else 1) + \
+                (n * 3 + j + annotator) % 3 // 2
+
+
+def test_one_workbook_many_annotators_own_orders(tmp_path: Path) -> None:
+    systems = {"base": _system(tmp_path / "a.jsonl", "base"), "tuned": _system(tmp_path / "b.jsonl", "tuned")}
+    cfg = SheetConfig(per_task=4, seed=1, annotators=3, shuffle_per_annotator=True)
+    export_sheet(systems, tmp_path / "sheet", cfg)
+    key = json.loads((tmp_path / "sheet" / "key.json").read_text())
+    wb = load_workbook(tmp_path / "sheet" / "sheet.xlsx")
+    assert wb.sheetnames == ["Instructions", "Ratings 1", "Ratings 2", "Ratings 3"]
+    orders = [[c.value for c in wb[f"Ratings {k}"]["A"][1:]] for k in (1, 2, 3)]
+    assert all(sorted(o) == sorted(key) for o in orders) and len({tuple(o) for o in orders}) == 3
+    assert all((tmp_path / "sheet" / f"sheet_{k}.csv").is_file() for k in (1, 2, 3))
+    for k in (1, 2, 3):
+        _fill_sheet(wb[f"Ratings {k}"], key, k)
+    wb.save(tmp_path / "filled.xlsx")
+    res = score_sheets([tmp_path / "filled.xlsx"], tmp_path / "sheet" / "key.json", tmp_path / "out", cfg=FAST)
+    assert res["annotators"] == ["1", "2", "3"]
+    for k in (1, 2, 3):  # the same ratings as three separate one-sheet files
+        single = load_workbook(tmp_path / "filled.xlsx")
+        for other in {1, 2, 3} - {k}:
+            del single[f"Ratings {other}"]
+        single.save(tmp_path / f"ann{k}.xlsx")
+    split = score_sheets([tmp_path / f"ann{k}.xlsx" for k in (1, 2, 3)], tmp_path / "sheet" / "key.json",
+                         tmp_path / "out2", cfg=FAST)
+    assert split["means"] == res["means"]
+    assert split["agreement"]["overall"]["alpha"] == pytest.approx(res["agreement"]["overall"]["alpha"])
+
+
+def test_unbalanced_study_export_and_score(tmp_path: Path) -> None:
+    systems = {"base": _system(tmp_path / "a.jsonl", "base", range(6)),
+               "tuned": _system(tmp_path / "b.jsonl", "tuned", range(3, 9)),
+               "other": _system(tmp_path / "c.jsonl", "other", range(20, 23))}
+    export_sheet(systems, tmp_path / "sheet", SheetConfig(per_task=20, seed=2, annotators=2))
+    key = json.loads((tmp_path / "sheet" / "key.json").read_text())
+    per_system = {s: {v["id"] for v in key.values() if v["system"] == s} for s in systems}
+    assert {len(v) for v in per_system.values()} == {12, 6}
+    assert len(per_system["base"] & per_system["tuned"]) == 6 and not per_system["other"] & per_system["base"]
+    with pytest.raises(InputError, match="share no post ids"):
+        export_sheet(systems, tmp_path / "x", SheetConfig(shared_only=True))
+    wb = load_workbook(tmp_path / "sheet" / "sheet.xlsx")
+    _fill_sheet(wb["Ratings 1"], key, 1)
+    _fill_sheet(wb["Ratings 2"], key, 2, skip=5)  # annotator 2 rated a subset
+    wb["Ratings 1"]["E3"] = None  # and annotator 1 left a cell empty
+    wb.save(tmp_path / "filled.xlsx")
+    with pytest.raises(InputError, match=r"row 3, field 'fluency': sheet 'Ratings 1': missing rating"):
+        score_sheets([tmp_path / "filled.xlsx"], tmp_path / "sheet" / "key.json", tmp_path / "out", cfg=FAST)
+    res = score_sheets([tmp_path / "filled.xlsx"], tmp_path / "sheet" / "key.json", tmp_path / "out",
+                       spec=ImportSpec(allow_missing=True), cfg=FAST)
+    assert res["missing"] == 5 * 4 + 1 and res["ratings"] == 2 * len(key) * 4 - res["missing"]
+    shared = {(c["a"], c["b"]): c["n"] for c in res["comparisons"]["overall"]}
+    assert shared[("base", "tuned")] == 6 and shared[("base", "other")] == 0
+    assert res["agreement_by_system"]["other"]["overall"]["n_items"] == 6

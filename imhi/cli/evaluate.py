@@ -1,4 +1,4 @@
-"""``imhi eval RECIPE``, ``imhi sheet export|score``, ``imhi train-extractor``, ``imhi compare``.
+"""``imhi eval RECIPE``, ``imhi sheet export|import|score``, ``imhi train-extractor``, ``imhi compare``.
 
 Reads an evaluate recipe (evaluate/*.yaml) and the test files and models it names; writes
 ``<out>/data/tests.jsonl``, per model ``<out>/<model>/generations.jsonl`` (through
@@ -15,19 +15,32 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from imhi.cli.common import EXIT_CODES, load, out, table
 from imhi.config import Manifest, Strict
 from imhi.evaluation.classifier import ExtractorConfig, train_extractor
+from imhi.evaluation.human import ScoreConfig
+from imhi.evaluation.ratings import import_spec
 from imhi.evaluation.report import compare, summary_table
 from imhi.evaluation.score import MetricsConfig, score_generations
-from imhi.evaluation.sheets import SheetConfig, export_sheet, score_sheets
+from imhi.evaluation.sheets import SheetConfig, export_sheet
+from imhi.evaluation.study import import_study, score_study
 from imhi.evaluation.testsets import TestSet, read_test_set
 from imhi.generation import GenerationConfig, count_answers, generate_file
 from imhi.io import InputError, TooLittle, read_jsonl, write_jsonl, write_text
 
 TABLE = ("n", "accuracy", "weighted_f1", "macro_f1", "unparsed_rate")
+FILES_HELP = "ratings tables (NAME=FILE names a file's system), Label Studio JSON exports or filled sheets"
+FORMAT_HELP = "auto (label-studio for .json files, sheet with --key, else table) | table | sheet | label-studio"
+LayoutOpt = Annotated[str | None, typer.Option(help="auto | long | wide | lists")]
+AspectsOpt = Annotated[str | None, typer.Option(help="comma-separated; default: from the file")]
+ScaleOpt = Annotated[str | None, typer.Option(help="LOW-HIGH, default 0-3")]
+AnnotatorsOpt = Annotated[str | None, typer.Option(help="lists layout: names by position (a,b,c) or a count")]
+ItemOpt = Annotated[str | None, typer.Option(help="the column naming the post (default item/id/post_id, "
+                                                  "else the post text)")]
+SystemOpt = Annotated[str | None, typer.Option(help="the system column of a file for all systems")]
+MissingOpt = Annotated[bool, typer.Option(help="keep missing ratings as missing data instead of an error")]
 
 
 class EvalRecipe(Strict):
@@ -134,9 +147,18 @@ def _compare_all(recipe: EvalRecipe, run: Path, runs: dict[str, Path]) -> None:
         .replace("](heatmap.png)", f"](comparison/{m}/heatmap.png)") for m in recipe.compare_metrics))
 
 
+def _sheet_config(**options: Any) -> SheetConfig:
+    try:
+        return SheetConfig(**options)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise InputError("--" + str(err["loc"][0]).replace("_", "-"), err["msg"]) from exc
+
+
 def register(app: typer.Typer) -> None:
     """Add ``eval``, ``sheet``, ``train-extractor`` and ``compare`` to the CLI."""
-    sheet = typer.Typer(help="Human-evaluation sheets: export blinded XLSX/CSV, score filled ones.",
+    sheet = typer.Typer(help="Human evaluation: export blinded sheets or Label Studio tasks, import ratings "
+                             "in any layout, score.",
                         no_args_is_help=True)
 
     @app.command("eval", epilog=EXIT_CODES)
@@ -169,23 +191,55 @@ def register(app: typer.Typer) -> None:
     def sheet_export(systems: Annotated[list[str], typer.Argument(help="NAME=generations.jsonl ...")],
                      out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/sheet"),
                      per_task: Annotated[int, typer.Option()] = 20,
-                     seed: Annotated[int, typer.Option()] = 0) -> None:
-        """Blinded XLSX + CSV of a stratified sample per task; the key goes to key.json."""
+                     seed: Annotated[int, typer.Option()] = 0,
+                     annotators: Annotated[int, typer.Option(help="one rating sheet and CSV per annotator")] = 1,
+                     shuffle_per_annotator: Annotated[bool, typer.Option(help="each annotator's own order")] = False,
+                     shared_only: Annotated[bool, typer.Option(help="only posts every system answered")] = False,
+                     fmt: Annotated[str, typer.Option("--format", help="xlsx | label-studio")] = "xlsx") -> None:
+        """Blinded XLSX + CSV (or Label Studio tasks + config) of a stratified sample; the key: key.json."""
         named = {}
         for s in systems:
             if "=" not in s:
                 raise InputError(s, "give each system as NAME=generations.jsonl")
             k, v = s.split("=", 1)
             named[k] = Path(v)
-        path = export_sheet(named, out_dir, SheetConfig(per_task=per_task, seed=seed))
+        cfg = _sheet_config(per_task=per_task, seed=seed, annotators=annotators, format=fmt,
+                            shuffle_per_annotator=shuffle_per_annotator, shared_only=shared_only)
+        path = export_sheet(named, out_dir, cfg)
         out.print(f"sheet: {path} (key: {out_dir / 'key.json'})")
 
+    @sheet.command("import")
+    def sheet_import(files: Annotated[list[str], typer.Argument(help=FILES_HELP)],
+                     out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/sheet"),
+                     fmt: Annotated[str, typer.Option("--format", help=FORMAT_HELP)] = "auto",
+                     key: Annotated[Path | None, typer.Option("--key", help="key.json of the export")] = None,
+                     layout: LayoutOpt = None, aspects: AspectsOpt = None, scale: ScaleOpt = None,
+                     annotators: AnnotatorsOpt = None, item: ItemOpt = None, system: SystemOpt = None,
+                     allow_missing: MissingOpt = False) -> None:
+        """Read existing ratings (any layout, Label Studio, filled sheets) into <out>/ratings.csv."""
+        spec = import_spec(layout=layout, aspects=aspects, scale=scale, annotators=annotators, item=item,
+                           system=system, allow_missing=allow_missing)
+        r = import_study(files, out_dir, fmt, spec, key)
+        f = r.frame
+        out.print(f"{out_dir / 'ratings.csv'}: {f['score'].notna().sum()} ratings ({f['score'].isna().sum()} "
+                  f"missing) of {f['system'].nunique()} systems by {f['annotator'].nunique()} annotators on "
+                  f"{', '.join(r.aspects)}; score it with `imhi sheet score {out_dir / 'ratings.csv'}`")
+
     @sheet.command("score")
-    def sheet_score(sheets: Annotated[list[Path], typer.Argument(help="filled XLSX/CSV, one per annotator")],
-                    key: Annotated[Path, typer.Option("--key")],
-                    out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/sheet")) -> None:
-        """Check every cell, unblind, report means per system and aspect and agreement."""
-        score_sheets(sheets, key, out_dir)
+    def sheet_score(files: Annotated[list[str], typer.Argument(help="filled XLSX/CSV sheets (with --key), "
+                                                                    "ratings.csv of `sheet import`, or " + FILES_HELP)],
+                    key: Annotated[Path | None, typer.Option("--key", help="key.json of the export")] = None,
+                    out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/sheet"),
+                    fmt: Annotated[str, typer.Option("--format", help=FORMAT_HELP)] = "auto",
+                    layout: LayoutOpt = None, aspects: AspectsOpt = None, scale: ScaleOpt = None,
+                    annotators: AnnotatorsOpt = None, item: ItemOpt = None, system: SystemOpt = None,
+                    allow_missing: MissingOpt = False,
+                    bootstrap: Annotated[int, typer.Option(help="resamples over items for the CIs")] = 1000,
+                    seed: Annotated[int, typer.Option()] = 0) -> None:
+        """Means with CIs, α within systems and pooled, system comparisons, annotators (human_eval.*)."""
+        spec = import_spec(layout=layout, aspects=aspects, scale=scale, annotators=annotators, item=item,
+                           system=system, allow_missing=allow_missing)
+        score_study(files, out_dir, fmt, spec, key, ScoreConfig(bootstrap=max(bootstrap, 0), seed=seed))
         out.print((out_dir / "human_eval.md").read_text(encoding="utf-8"), markup=False, highlight=False)
 
     app.add_typer(sheet, name="sheet")

@@ -1,11 +1,17 @@
-"""Human-evaluation sheets: blinded export (XLSX + CSV + key) and scoring of filled sheets.
+"""Human-evaluation sheets: blinded export and the reading of filled sheets.
 
-Export reads several ``generations.jsonl`` files (one per system) and writes
-``sheet.xlsx`` (an Instructions sheet first, then Ratings with 0–3 cell validation),
-``sheet.csv`` (the same rows) and ``key.json`` (item → system, post id, task; keep it
-away from annotators). Scoring reads filled sheets (XLSX or CSV) from several
-annotators and the key; writes ``human_eval.json`` and ``human_eval.md`` with means per
-system and aspect, Krippendorff's alpha (ordinal) and pairwise Spearman correlations.
+Export reads several ``generations.jsonl`` files (one per system; systems may have answered
+different posts) and writes ``key.json`` (item → system, post id, task; keep it away from
+annotators) and, by ``format`` (``EXPORTERS``):
+
+- ``xlsx``: ``sheet.xlsx`` (an Instructions sheet, then ``Ratings`` with 0–3 cell
+  validation, or ``Ratings 1`` … ``Ratings N`` for N annotators, each in the same blinded
+  order or, with ``shuffle_per_annotator``, its own) and ``sheet.csv`` (``sheet_1.csv`` …);
+- ``label-studio``: ``label_studio/tasks.json`` and ``label_studio/config.xml``.
+
+Reading takes filled sheets (XLSX with one or more rating sheets, or CSV) and the key and
+yields rating records for imhi.evaluation.ratings; every cell is checked. Scoring lives in
+imhi.evaluation.human; imhi.evaluation.study ties them together.
 """
 
 from __future__ import annotations
@@ -13,14 +19,19 @@ from __future__ import annotations
 import csv
 import itertools
 import random
+import re
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
 from imhi.config import Strict
-from imhi.io import InputError, read_jsonl, write_json, write_text
+from imhi.evaluation.human import ScoreConfig, score_ratings
+from imhi.evaluation.labelstudio import labeling_config, write_project
+from imhi.evaluation.ratings import ImportSpec, Where, score_of, to_ratings
+from imhi.io import InputError, read_jsonl, write_json
 
 ASPECTS = ("fluency", "completeness", "reliability", "overall")
 GUIDE = {
@@ -30,16 +41,21 @@ GUIDE = {
     "overall": "Taken together, how useful is this answer to a mental-health professional?",
 }
 SCALE = "0 = unacceptable, 1 = poor, 2 = acceptable, 3 = good"
+SCALE_NAMES = {0: "unacceptable", 1: "poor", 2: "acceptable", 3: "good"}
 RATINGS = "Ratings"
 FIXED = ("item", "task", "post", "response")
 
 
 class SheetConfig(Strict):
-    """How many posts per task go to annotators, and the random seed."""
+    """Posts per task, seed, aspects, annotators and the format of the export."""
 
     per_task: int = Field(default=20, ge=1)
     seed: int = 0
     aspects: list[str] = Field(default_factory=lambda: list(ASPECTS))
+    annotators: int = Field(default=1, ge=1, description="one rating sheet (and CSV) per annotator")
+    shuffle_per_annotator: bool = Field(default=False, description="each annotator gets their own order")
+    shared_only: bool = Field(default=False, description="only posts every system answered")
+    format: Literal["xlsx", "label-studio"] = "xlsx"
 
 
 def _load_systems(systems: dict[str, Path]) -> dict[str, dict[str, dict[str, Any]]]:
@@ -64,28 +80,56 @@ def stratified_ids(rows: dict[str, dict[str, Any]], per_task: int, rng: random.R
     return chosen
 
 
+def sample_items(data: dict[str, dict[str, dict[str, Any]]], cfg: SheetConfig,
+                 rng: random.Random) -> list[tuple[str, str]]:
+    """(system, post id) pairs in blinded order: a stratified sample of the posts, each with every
+    system that answered it (all systems' posts, or with ``shared_only`` those all answered)."""
+    sets = [set(rows) for rows in data.values()]
+    pool = set.intersection(*sets) if cfg.shared_only else set.union(*sets)
+    if not pool:
+        raise InputError(", ".join(data), "the systems share no post ids" if cfg.shared_only else "no posts")
+    rows = {rid: next(d[rid] for d in data.values() if rid in d) for rid in pool}
+    ids = stratified_ids(rows, cfg.per_task, rng)
+    items = [(name, rid) for rid in ids for name in data if rid in data[name]]
+    rng.shuffle(items)
+    return items
+
+
 def export_sheet(systems: dict[str, Path], out_dir: Path, cfg: SheetConfig | None = None) -> Path:
-    """Write the blinded sheet (XLSX + CSV) and its key; posts common to all systems only."""
+    """Write the blinded sheets (or Label Studio project files) and the key; returns the main file."""
     cfg = cfg or SheetConfig()
     data = _load_systems(systems)
-    common = set.intersection(*(set(rows) for rows in data.values()))
-    if not common:
-        raise InputError(", ".join(map(str, systems.values())), "the systems share no post ids")
     rng = random.Random(cfg.seed)
-    first = next(iter(data.values()))
-    ids = stratified_ids({i: first[i] for i in common}, cfg.per_task, rng)
-    items = [(name, rid) for rid in ids for name in data]
-    rng.shuffle(items)
     key, rows = {}, []
-    for n, (name, rid) in enumerate(items, start=1):
+    for n, (name, rid) in enumerate(sample_items(data, cfg, rng), start=1):
         item = f"item-{n:04d}"
         row = data[name][rid]
         key[item] = {"system": name, "id": rid, "task": row["task"]}
-        rows.append([item, row["task"], row.get("query", ""), row["prediction"]])
+        rows.append({"item": item, "task": row["task"], "post": row.get("query", ""), "response": row["prediction"]})
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / "key.json", key)
-    _write_csv(out_dir / "sheet.csv", [*FIXED, *cfg.aspects], rows)
-    return _write_xlsx(out_dir / "sheet.xlsx", rows, cfg.aspects)
+    return EXPORTERS[cfg.format](out_dir, rows, cfg)
+
+
+def _export_label_studio(out_dir: Path, rows: list[dict[str, Any]], cfg: SheetConfig) -> Path:
+    return write_project(out_dir, rows, labeling_config(cfg.aspects, GUIDE, (0, 3), SCALE_NAMES))
+
+
+def _export_xlsx(out_dir: Path, rows: list[dict[str, Any]], cfg: SheetConfig) -> Path:
+    table = [[r[c] for c in FIXED] for r in rows]
+    if cfg.annotators == 1:
+        _write_csv(out_dir / "sheet.csv", [*FIXED, *cfg.aspects], table)
+        return _write_xlsx(out_dir / "sheet.xlsx", [(RATINGS, table)], cfg.aspects)
+    sheets = []
+    for k in range(1, cfg.annotators + 1):
+        order = random.Random(f"{cfg.seed}/{k}").sample(table, len(table)) if cfg.shuffle_per_annotator else table
+        _write_csv(out_dir / f"sheet_{k}.csv", [*FIXED, *cfg.aspects], order)
+        sheets.append((f"{RATINGS} {k}", order))
+    return _write_xlsx(out_dir / "sheet.xlsx", sheets, cfg.aspects)
+
+
+EXPORTERS: dict[str, Callable[[Path, list[dict[str, Any]], SheetConfig], Path]] = {
+    "xlsx": _export_xlsx, "label-studio": _export_label_studio}
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
@@ -95,21 +139,31 @@ def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
         w.writerows([*r, *[""] * (len(header) - len(r))] for r in rows)
 
 
-def _write_xlsx(path: Path, rows: list[list[Any]], aspects: list[str]) -> Path:
+def _write_xlsx(path: Path, sheets: list[tuple[str, list[list[Any]]]], aspects: list[str]) -> Path:
     from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font
-    from openpyxl.utils import get_column_letter
-    from openpyxl.worksheet.datavalidation import DataValidation
+    from openpyxl.styles import Font
 
     wb = Workbook()
     guide = wb.active
     guide.title = "Instructions"
     guide.append(["Rate each response on every aspect with a whole number: " + SCALE])
     guide.append(["Systems are hidden behind item ids; do not try to guess them. Leave no cell empty."])
+    if len(sheets) > 1:
+        guide.append([f"Annotator k fills the sheet '{RATINGS} k' only."])
     for aspect in aspects:
         guide.append([aspect, GUIDE.get(aspect, "")])
     guide["A1"].font = Font(bold=True)
-    sheet = wb.create_sheet(RATINGS)
+    for title, rows in sheets:
+        _ratings_sheet(wb.create_sheet(title), rows, aspects)
+    wb.save(path)
+    return path
+
+
+def _ratings_sheet(sheet: Any, rows: list[list[Any]], aspects: list[str]) -> None:
+    from openpyxl.styles import Alignment
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.datavalidation import DataValidation
+
     sheet.append([*FIXED, *aspects])
     for row in rows:
         sheet.append(row)
@@ -125,110 +179,82 @@ def _write_xlsx(path: Path, rows: list[list[Any]], aspects: list[str]) -> Path:
         for cell in cells:
             cell.alignment = Alignment(wrap_text=True, vertical="top")
     sheet.freeze_panes = "A2"
-    wb.save(path)
-    return path
 
 
-def read_filled(path: Path, aspects: list[str], key: dict[str, Any]) -> dict[str, dict[str, int]]:
-    """item → aspect → rating from one annotator's sheet; every cell checked."""
-    path = Path(path)
-    header, rows, where = _rows(path)
-    for col in ["item", *aspects]:
-        if col not in header:
-            raise InputError(path, f"{where}: missing column", row=1, field=col)
-    out: dict[str, dict[str, int]] = {}
-    for r, values in rows:
-        cells = dict(zip(header, values, strict=False))
-        item = str(cells.get("item") or "").strip()
-        if item not in key:
-            raise InputError(path, f"{where}: unknown item '{item}' (not in the key)", row=r, field="item")
-        out[item] = {a: _rating(cells.get(a), path, where, r, a) for a in aspects}
-    missing = sorted(set(key) - set(out))
-    if missing:
-        raise InputError(path, f"{where}: {len(missing)} items not rated, first: {missing[0]}")
-    return out
-
-
-def _rating(value: Any, path: Path, where: str, row: int, col: str) -> int:
-    try:
-        number = float(str(value).strip())
-    except ValueError:
-        number = float("nan")
-    if value in (None, "") or number != number or number != int(number) or not 0 <= number <= 3:
-        raise InputError(path, f"{where}: '{value}' is not a whole number from 0 to 3", row=row, field=col)
-    return int(number)
-
-
-def _rows(path: Path) -> tuple[list[str], list[tuple[int, list[Any]]], str]:
+def rating_sheets(path: Path) -> list[tuple[str, list[str], list[tuple[int, list[Any]]]]]:
+    """(where, header, numbered rows) of each rating sheet in a file: a CSV, or an XLSX's
+    ``Ratings`` / ``Ratings 1`` … ``Ratings N`` sheets (one per annotator)."""
     if not path.is_file():
         raise InputError(path, "file not found")
     if path.suffix.lower() == ".csv":
         with path.open(encoding="utf-8", newline="") as fh:
-            data = list(csv.reader(fh))
-        where = "csv"
-    else:
-        from openpyxl import load_workbook
+            return [("csv", *_split(list(csv.reader(fh))))]
+    from openpyxl import load_workbook
 
-        wb = load_workbook(path, read_only=True, data_only=True)
-        if RATINGS not in wb.sheetnames:
-            raise InputError(path, f"no sheet named '{RATINGS}'")
-        data = [list(r) for r in wb[RATINGS].iter_rows(values_only=True)]
-        where = f"sheet '{RATINGS}'"
+    wb = load_workbook(path, read_only=True, data_only=True)
+    names = [n for n in wb.sheetnames if re.fullmatch(rf"{RATINGS}( \d+)?", n)]
+    if not names:
+        raise InputError(path, f"no sheet named '{RATINGS}' or '{RATINGS} 1'")
+    return [(f"sheet '{n}'", *_split([list(r) for r in wb[n].iter_rows(values_only=True)])) for n in names]
+
+
+def _split(data: list[list[Any]]) -> tuple[list[str], list[tuple[int, list[Any]]]]:
     header = [str(h).strip() if h is not None else "" for h in (data[0] if data else [])]
     body = [(i, r) for i, r in enumerate(data[1:], start=2) if any(v not in (None, "") for v in r)]
-    return header, body, where
+    return header, body
 
 
-def score_sheets(sheets: list[Path], key_path: Path, out_dir: Path,
-                 aspects: list[str] | None = None) -> dict[str, Any]:
-    """Unblind filled sheets; means per system × aspect and inter-annotator agreement."""
-    import json
-
-    aspects = aspects or list(ASPECTS)
-    key = json.loads(Path(key_path).read_text(encoding="utf-8"))
-    ratings = [read_filled(p, aspects, key) for p in sheets]
-    means: dict[str, dict[str, float]] = defaultdict(dict)
-    for system in sorted({v["system"] for v in key.values()}):
-        items = [i for i, v in key.items() if v["system"] == system]
-        for a in aspects:
-            vals = [r[i][a] for r in ratings for i in items]
-            means[system][a] = sum(vals) / len(vals)
-    result = {"annotators": [str(p) for p in sheets], "items": len(key), "means": dict(means),
-              "agreement": agreement(ratings, sorted(key), aspects)}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(out_dir / "human_eval.json", result)
-    write_text(out_dir / "human_eval.md", _markdown(result, aspects))
-    return result
-
-
-def agreement(ratings: list[dict[str, dict[str, int]]], items: list[str],
-              aspects: list[str]) -> dict[str, dict[str, Any]]:
-    """Krippendorff's alpha (ordinal) and pairwise Spearman rho between annotators, per aspect."""
-    import krippendorff
-    from scipy.stats import spearmanr
-
-    out: dict[str, dict[str, Any]] = {}
-    for a in aspects:
-        matrix = [[r[i][a] for i in items] for r in ratings]
-        entry: dict[str, Any] = {"alpha": None, "spearman": {}}
-        if len(ratings) >= 2 and len({v for row in matrix for v in row}) > 1:
-            entry["alpha"] = float(krippendorff.alpha(reliability_data=matrix, level_of_measurement="ordinal"))
-        for (x, rx), (y, ry) in itertools.combinations(enumerate(matrix, start=1), 2):
-            rho = spearmanr(rx, ry).statistic
-            entry["spearman"][f"{x}-{y}"] = None if rho != rho else float(rho)
-        out[a] = entry
+def sheet_records(path: Path, key: dict[str, Any], spec: ImportSpec, first: int = 1) -> list[dict[str, Any]]:
+    """Rating records of every rating sheet in one filled file; annotators are numbered from ``first``."""
+    path = Path(path)
+    out: list[dict[str, Any]] = []
+    for k, (where, header, rows) in enumerate(rating_sheets(path)):
+        aspects = spec.aspects or [h for h in header[len(FIXED):] if h]
+        for col in ["item", *aspects]:
+            if col not in header:
+                raise InputError(path, f"{where}: missing column", row=1, field=col)
+        seen = set()
+        for r, values in rows:
+            cells = dict(zip(header, values, strict=False))
+            item = str(cells.get("item") or "").strip()
+            if item not in key:
+                raise InputError(path, f"{where}: unknown item '{item}' (not in the key)", row=r, field="item")
+            seen.add(item)
+            base = {"item": str(key[item]["id"]), "system": key[item]["system"], "task": key[item].get("task", ""),
+                    "annotator": str(first + k)}
+            out += [{**base, "aspect": a, "score": score_of(cells.get(a), spec.scale, Where(path, r, a, where),
+                                                            spec.allow_missing)} for a in aspects]
+        missing = sorted(set(key) - seen)
+        if missing and not spec.allow_missing:
+            raise InputError(path, f"{where}: {len(missing)} items not rated, first: {missing[0]} "
+                                   "(--allow-missing scores the rest)")
     return out
 
 
-def _markdown(result: dict[str, Any], aspects: list[str]) -> str:
-    lines = ["# Human evaluation", "", f"{len(result['annotators'])} annotators, {result['items']} items.",
-             "", "| system | " + " | ".join(aspects) + " |", "|" + "---|" * (len(aspects) + 1)]
-    for system, m in result["means"].items():
-        lines.append(f"| {system} | " + " | ".join(f"{m[a]:.2f}" for a in aspects) + " |")
-    lines += ["", "| aspect | Krippendorff alpha | pairwise Spearman |", "|---|---|---|"]
-    for a in aspects:
-        ag = result["agreement"][a]
-        alpha = "–" if ag["alpha"] is None else f"{ag['alpha']:.3f}"
-        rhos = ", ".join(f"{k}: {'–' if v is None else f'{v:.2f}'}" for k, v in ag["spearman"].items())
-        lines.append(f"| {a} | {alpha} | {rhos or '–'} |")
-    return "\n".join(lines) + "\n"
+def score_sheets(sheets: list[Path], key_path: Path, out_dir: Path, aspects: list[str] | None = None,
+                 spec: ImportSpec | None = None, cfg: ScoreConfig | None = None) -> dict[str, Any]:
+    """Unblind filled sheets (one file per annotator, or workbooks with one sheet each) and score them."""
+    spec = spec or ImportSpec(aspects=aspects)
+    records = filled_records([Path(p) for p in sheets], read_key(key_path), spec)
+    return score_ratings(to_ratings(records, spec, [str(p) for p in sheets]), out_dir, cfg)
+
+
+def filled_records(sheets: list[Path], key: dict[str, Any], spec: ImportSpec) -> list[dict[str, Any]]:
+    """Rating records of several filled files; annotators numbered 1, 2, … across files and sheets."""
+    records: list[dict[str, Any]] = []
+    for path in sheets:
+        records += sheet_records(path, key, spec, first=len({r["annotator"] for r in records}) + 1)
+    return records
+
+
+def read_key(path: Path) -> dict[str, Any]:
+    """item → {system, id, task}: the key written by the export."""
+    import json
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "key not found")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(path, f"not JSON: {exc.msg}") from exc
