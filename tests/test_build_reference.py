@@ -74,7 +74,7 @@ def test_overrides_and_split_assignment(tmp_path: Path, cli) -> None:
     assert all(p["flags"][0].startswith(("truncated:", "length:", "no_reasoning:")) for p in train)
     code, _, err = cli("build", str(recipe), "split.test=0.25", "split.valid=0", "filters.on_fail=drop",
                        "--out", str(tmp_path / "dropped"))
-    assert code == 0, err
+    assert code == 4 and "kept 0 of 41 rows" in err  # dropping everything is a failure, not a ✓
     assert json.loads((tmp_path / "dropped" / "manifest.json").read_text())["counts"]["pairs"]["train"] == 0
 
 
