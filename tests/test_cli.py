@@ -80,3 +80,52 @@ def test_data_inspect_bad_column_is_clear(tmp_path: Path, cli) -> None:
     src.write_text("body,label\nx,yes\n", encoding="utf-8")
     code, _, err = cli("data", "inspect", str(src), "--task", "dr")
     assert code == 2 and "missing column 'text'" in err and "row 1" in err
+
+
+# Issue 14 item 7: one source resolution (data_dir, overrides, paths relative to the recipe)
+# for `imhi build`, `imhi data inspect` and `imhi data convert`, run from another folder.
+
+def _data_dir_recipe(tmp_path: Path) -> Path:
+    data = tmp_path / "corpus" / "train"
+    data.mkdir(parents=True)
+    (data / "posts.csv").write_text("text,label,explanation\nI cannot get up any more,yes,The poster feels "
+                                    "hopeless every day.\nLovely walk today,no,The poster enjoys the day.\n")
+    recipe = tmp_path / "recipes" / "build_dataset" / "r.yaml"
+    recipe.parent.mkdir(parents=True)
+    recipe.write_text("name: r\nmode: reference\ndata_dir: ../../corpus   # relative to this file\n"
+                      "sources: [{name: s, format: csv, task: dr, path: train/posts.csv,\n"
+                      "           columns: {explanation: explanation}}]\n"
+                      "filters: {use: [empty]}\nsplit: {valid: 0.0, test: 0.0}\n")
+    return recipe
+
+
+def test_data_dir_resolves_alike_in_inspect_convert_and_build(tmp_path: Path) -> None:
+    from _cli_process import imhi_process, one_line_error
+
+    recipe, elsewhere = _data_dir_recipe(tmp_path), tmp_path / "cwd"
+    elsewhere.mkdir()
+    inspect = imhi_process("data", "inspect", str(recipe), cwd=elsewhere)
+    assert inspect.returncode == 0 and "2 posts" in inspect.stdout, inspect.stderr
+    out = tmp_path / "o.jsonl"
+    convert = imhi_process("data", "convert", str(recipe), "-o", str(out), cwd=elsewhere)
+    assert convert.returncode == 0 and len(out.read_text().splitlines()) == 2, convert.stderr
+    build = imhi_process("build", str(recipe), "--out", str(tmp_path / "run"), cwd=elsewhere)
+    assert build.returncode == 0, build.stderr
+    assert len((tmp_path / "run" / "dataset" / "train.jsonl").read_text().splitlines()) == 2
+    moved = tmp_path / "moved"
+    (tmp_path / "corpus").rename(moved)
+    for args in (("data", "inspect", str(recipe)), ("build", str(recipe), "--out", str(tmp_path / "run2"))):
+        one_line_error(imhi_process(*args, cwd=elsewhere), str(tmp_path / "recipes" / "build_dataset" /
+                                                                "../../corpus/train/posts.csv"), "file not found")
+    again = imhi_process("data", "inspect", str(recipe), "--set", f"data_dir={moved}", cwd=elsewhere)
+    assert again.returncode == 0 and "2 posts" in again.stdout, again.stderr
+    built = imhi_process("build", str(recipe), f"data_dir={moved}", "--out", str(tmp_path / "run3"), cwd=elsewhere)
+    assert built.returncode == 0, built.stderr
+
+
+def test_data_inspect_reads_the_shipped_recipe_data_dir(shared_data: Path) -> None:
+    from _cli_process import imhi_process
+
+    proc = imhi_process("data", "inspect", "build_dataset/imhi-dr-dreaddit.yaml", "--show", "0")
+    assert proc.returncode == 0, proc.stderr
+    assert "5389 posts" in proc.stdout

@@ -176,3 +176,24 @@ def test_changed_test_set_limit_is_followed_and_answers_reused(tmp_path: Path, t
     ids = [r["id"] for r in read_jsonl(gens)]
     assert ids[:4] == first and len(ids) == 6 == len(set(ids))
     assert json.loads((tmp_path / "run" / "a" / "scores.json").read_text())["dr"]["n"] == 6
+
+
+def test_eval_test_sets_resolve_through_data_dir(tmp_path: Path, tiny: Path) -> None:
+    """Issue 14 item 7: eval test-set paths start at data_dir (relative to the recipe), overridable."""
+    from _cli_process import imhi_process, one_line_error
+
+    (tmp_path / "corpus").mkdir()
+    _imhi_csv(tmp_path / "corpus" / "DR.csv")
+    recipe = tmp_path / "recipes" / "r.yaml"
+    recipe.parent.mkdir()
+    recipe.write_text(dump_yaml({"name": "t", "out": str(tmp_path / "run"), "data_dir": "../corpus",
+                                 "test_sets": [{"name": "dr", "path": "DR.csv", "tasks": ["dr"], "limit": 2}],
+                                 "models": [{"name": "a", "model": {"path": str(tiny)}, "max_new_tokens": 2}],
+                                 "metrics": {"n_boot": 5, "plots": False, "agreement": False}}))
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    proc = imhi_process("eval", str(recipe), cwd=elsewhere)
+    assert proc.returncode == 0, proc.stderr
+    assert len(list(read_jsonl(tmp_path / "run" / "data" / "tests.jsonl"))) == 2
+    bad = imhi_process("eval", str(recipe), "data_dir=../nowhere", cwd=elsewhere)
+    one_line_error(bad, str(tmp_path / "recipes" / "../nowhere/DR.csv"), "field 'path'", "test set 'dr' not found")

@@ -14,7 +14,7 @@ from imhi.config import apply_overrides, validate_data
 from imhi.io import InputError, write_jsonl
 from imhi.judges import ClassifierSpec, RulesSpec, describe, make_judges
 from imhi.schema import Post, labels_of, record_dict
-from imhi.sources import SourceSpec, find_duplicates, find_leakage, read_source
+from imhi.sources import SourceSpec, data_root, find_duplicates, find_leakage, read_source
 from imhi.synthesis.recipe import BuildRecipe
 from imhi.synthesis.screen import contradictions
 
@@ -43,7 +43,7 @@ def _specs(paths: list[Path], fmt: str | None, task: str | None, options: list[s
     """A recipe file → its sources; data files → one source each (split from the file name)."""
     if len(paths) == 1 and paths[0].suffix in (".yaml", ".yml"):
         recipe = load(paths[0], BuildRecipe, options)
-        return recipe.sources, paths[0].parent
+        return recipe.sources, data_root(recipe.data_dir, paths[0].parent, paths[0].parent)
     specs = []
     for p in paths:
         data = {"name": f"{p.parent.name}-{p.stem}", "format": fmt or SUFFIX_FORMATS.get(p.suffix, "hf"),

@@ -43,7 +43,7 @@ def register(app: typer.Typer) -> None:
         if "eval" in wanted:
             out.rule("3/3 eval: base model vs the demo adapter on the sample's test posts")
             spec = load(root / "evaluate" / "demo.yaml", EvalRecipe, [])
-            run_eval(spec)
+            run_eval(spec, root / "evaluate")
             run = spec.run_dir()
             out.print((run / "comparison.md").read_text(encoding="utf-8").split("\n\n")[1], markup=False)
             out.print(f"[green]✓[/] reports: {run}/<model>/report.md, {run}/comparison.md; "

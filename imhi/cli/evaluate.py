@@ -26,6 +26,7 @@ from imhi.evaluation.sheets import SheetConfig, export_sheet, score_sheets
 from imhi.evaluation.testsets import TestSet, read_test_set
 from imhi.generation import GenerationConfig, generate_file
 from imhi.io import InputError, read_jsonl, write_jsonl, write_text
+from imhi.sources import data_root
 
 TABLE = ("n", "accuracy", "weighted_f1", "macro_f1", "unparsed_rate")
 
@@ -35,6 +36,8 @@ class EvalRecipe(Strict):
 
     name: str
     out: str | None = Field(default=None, description="run folder (default runs/eval/<name>)")
+    data_dir: str | None = Field(default=None, description="base folder of relative test-set paths (itself "
+                                 "relative to the recipe file); default: the working folder")
     test_sets: list[TestSet]
     models: list[GenerationConfig]
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
@@ -60,13 +63,14 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "model"
 
 
-def prepare_tests(recipe: EvalRecipe, run: Path) -> Path:
+def prepare_tests(recipe: EvalRecipe, run: Path, recipe_dir: Path | None = None) -> Path:
     """All test rows in one pair file, rewritten when the recipe's test sets change (answers
     already generated for a row are kept and reused: generation resumes by row id)."""
     path = run / "data" / "tests.jsonl"
     rows: list[dict[str, Any]] = []
+    base = data_root(recipe.data_dir, recipe_dir, None)
     for ts in recipe.test_sets:
-        got = read_test_set(ts, recipe.prompts)
+        got = read_test_set(ts, recipe.prompts, base)
         if not got:
             out.print(f"[yellow]test set '{ts.name}' skipped: {ts.path} is absent (optional)[/]")
         rows += got
@@ -84,11 +88,11 @@ def published_rows(recipe: EvalRecipe, metric: str) -> dict[str, dict[str, float
     return {name: vals for name, vals in rows.items() if vals}
 
 
-def run_eval(recipe: EvalRecipe) -> dict[str, dict[str, Any]]:
+def run_eval(recipe: EvalRecipe, recipe_dir: Path | None = None) -> dict[str, dict[str, Any]]:
     """Generate with every model, score each, compare them; returns model → scores."""
     run = recipe.run_dir()
     manifest = Manifest(run, "eval", recipe)
-    tests = prepare_tests(recipe, run)
+    tests = prepare_tests(recipe, run, recipe_dir)
     ids = {r["id"] for r in read_jsonl(tests)}
     manifest.add_input(tests, rows=len(ids))
     metrics = recipe.metrics.model_copy(update={"prompts": recipe.metrics.prompts or recipe.prompts})
@@ -129,7 +133,7 @@ def register(app: typer.Typer) -> None:
                  overrides: Annotated[list[str] | None, typer.Argument(help="key.sub=value")] = None) -> None:
         """Generate with each model on the test sets and score labels and explanations."""
         r = load(recipe, EvalRecipe, overrides)
-        run_eval(r)
+        run_eval(r, recipe.parent)
         out.print(f"report: {r.run_dir()}/<model>/report.md; comparison: {r.run_dir()}/comparison.md")
 
     @app.command("train-extractor")

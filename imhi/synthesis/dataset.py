@@ -15,7 +15,7 @@ from typing import Any
 from imhi.config import Manifest
 from imhi.io import dump_yaml, write_jsonl, write_text
 from imhi.schema import InstructionPair, Post, labels_of, record_dict
-from imhi.sources import find_duplicates, find_leakage, read_source, resolve
+from imhi.sources import data_root, find_duplicates, find_leakage, read_source, resolve
 from imhi.synthesis.recipe import BuildRecipe, DedupSpec, SplitSpec
 from imhi.tasks import TaskSpec
 
@@ -155,8 +155,7 @@ def collect_posts(recipe: BuildRecipe, base_dir: Path, manifest: Manifest,
                   ) -> dict[str, list[Post]]:
     """Read every source, keep the recipe's tasks, split, and drop duplicates/leaks."""
     posts: list[Post] = []
-    if recipe.data_dir:
-        base_dir = resolve(recipe.data_dir, base_dir)
+    base_dir = data_root(recipe.data_dir, base_dir, base_dir)
     for spec in recipe.sources:
         got = read_source(spec, base_dir, recipe.prompts_dir)
         manifest.add_input(resolve(spec.path, base_dir), rows=len(got))

@@ -22,7 +22,7 @@ from imhi.io import frozen_heap, write_jsonl, write_text
 from imhi.judges import Judge, TeacherFactory, describe, make_judges
 from imhi.prompting import PromptConfig, build_messages, load_pools, prompt_hash, select_shots
 from imhi.schema import InstructionPair, Post
-from imhi.sources import resolve
+from imhi.sources import data_root
 from imhi.synthesis.dataset import SPLITS, collect_posts, make_pair, run_dir_of, write_dataset
 from imhi.synthesis.dedup import norm
 from imhi.synthesis.filters import (
@@ -259,7 +259,7 @@ def run_teacher(recipe: BuildRecipe, base_dir: Path, run_dir: Path | None = None
     splits = collect_posts(recipe, base_dir, manifest)
     names = sorted({p.task for s in SPLITS for p in splits[s]})
     tasks = {n: load_task(n, recipe.prompts_dir) for n in names}
-    data_base = resolve(recipe.data_dir, base_dir) if recipe.data_dir else base_dir
+    data_base = data_root(recipe.data_dir, base_dir, base_dir)
     pools = load_pools(recipe.prompting, tasks, data_base, recipe.prompts_dir)
     cache = Path(recipe.cache) if recipe.cache else run_dir / "teacher_cache.sqlite"
     teacher = make_teacher(recipe.teacher, cache)
