@@ -34,11 +34,13 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-def unknown_name(what: str, name: str, known: list[str] | tuple[str, ...]) -> str:
-    """The one message for a name no registry knows: the known ones and the closest match."""
+def unknown_name(what: str, name: str, known: list[str] | tuple[str, ...], show_known: bool = True) -> str:
+    """The one message for a name no registry knows: the known ones (unless there are too many to
+    list, ``show_known=False``) and the closest match."""
     close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
     hint = f"; did you mean '{close[0]}'?" if close else ""
-    return f"unknown {what} '{name}' (known: {', '.join(known)}){hint}"
+    listing = f" (known: {', '.join(known)})" if show_known else ""
+    return f"unknown {what} '{name}'{listing}{hint}"
 
 
 def format_validation_error(exc: ValidationError) -> str:

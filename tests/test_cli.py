@@ -129,3 +129,36 @@ def test_data_inspect_reads_the_shipped_recipe_data_dir(shared_data: Path) -> No
     proc = imhi_process("data", "inspect", "build_dataset/imhi-dr-dreaddit.yaml", "--show", "0")
     assert proc.returncode == 0, proc.stderr
     assert "5389 posts" in proc.stdout
+
+
+# Issue 14 item 8: `imhi check` validates train recipes' sft: keys against trl.SFTConfig.
+
+def _train_recipes(tmp_path: Path, sft_key: str) -> Path:
+    root = tmp_path / "recipes"
+    (root / "train").mkdir(parents=True)
+    text = (REPO / "train/demo.yaml").read_text(encoding="utf-8").replace("learning_rate:", f"{sft_key}:", 1)
+    (root / "train" / "t.yaml").write_text(text, encoding="utf-8")
+    return root
+
+
+def test_check_names_a_misspelled_sft_key(tmp_path: Path) -> None:
+    from _cli_process import imhi_process
+
+    proc = imhi_process("check", "--recipes", str(_train_recipes(tmp_path, "learning_rat")))
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 1 and "Traceback" not in text, text
+    lines = [line for line in text.splitlines() if line.startswith("✗")]
+    assert len(lines) == 1, text
+    assert "t.yaml, field 'stages.0.sft.learning_rat': unknown trl.SFTConfig field 'learning_rat'; " \
+           "did you mean 'learning_rate'?" in lines[0]
+    assert imhi_process("check", "--recipes", str(_train_recipes(tmp_path / "ok", "learning_rate"))).returncode == 0
+
+
+def test_check_without_trl_says_what_it_skipped(tmp_path: Path) -> None:
+    from _cli_process import imhi_process
+
+    proc = imhi_process("check", "--recipes", str(_train_recipes(tmp_path, "lr")),
+                        prelude="sys.modules.update(trl=None, torch=None)")  # as if neither were installed
+    assert proc.returncode == 0, proc.stderr
+    assert "skipped: train recipes' sft: keys not checked against trl.SFTConfig: trl is not installed" in \
+        proc.stderr.replace("\n", " ")

@@ -24,7 +24,8 @@ from imhi.evaluation.report import compare, summary_table
 from imhi.evaluation.score import MetricsConfig, score_generations
 from imhi.evaluation.sheets import SheetConfig, export_sheet, score_sheets
 from imhi.evaluation.testsets import TestSet, read_test_set
-from imhi.generation import GenerationConfig, generate_file
+from imhi.evaluation.textscore import check_checkpoints
+from imhi.generation import GenerationConfig, check_models, generate_file
 from imhi.io import InputError, read_jsonl, write_jsonl, write_text
 from imhi.sources import data_root
 
@@ -90,6 +91,9 @@ def published_rows(recipe: EvalRecipe, metric: str) -> dict[str, dict[str, float
 
 def run_eval(recipe: EvalRecipe, recipe_dir: Path | None = None) -> dict[str, dict[str, Any]]:
     """Generate with every model, score each, compare them; returns model → scores."""
+    for i, cfg in enumerate(recipe.models):  # a model that cannot load fails now, in one line
+        check_models(cfg, f"models.{i}")
+    check_checkpoints(recipe.metrics.bertscore, recipe.metrics.bartscore)
     run = recipe.run_dir()
     manifest = Manifest(run, "eval", recipe)
     tests = prepare_tests(recipe, run, recipe_dir)

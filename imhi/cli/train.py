@@ -17,7 +17,7 @@ import typer
 from imhi.cli.common import out, table
 from imhi.config import Manifest
 from imhi.io import read_jsonl, write_json, write_jsonl
-from imhi.training import StageResult, TrainRecipe, export_merged, load_train_recipe, run_stage
+from imhi.training import StageResult, TrainRecipe, check_inputs, export_merged, load_train_recipe, run_stage
 
 TABLE_METRICS = ("accuracy", "weighted_f1", "micro_f1", "macro_f1", "unparsed_rate")
 
@@ -91,6 +91,7 @@ def run_train(recipe: TrainRecipe, resume: bool = False, evaluate: bool = True,
     """Every stage in order; after each, evaluation of every task (main process only)."""
     from imhi.training import hf
 
+    check_inputs(recipe)  # a missing model, adapter or misspelled sft key: one line, before any loading
     run = recipe.run_dir()
     manifest = Manifest(run, "train", recipe)
     do_eval = evaluate and recipe.evaluation.enabled

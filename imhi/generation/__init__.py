@@ -25,7 +25,7 @@ from rich.progress import Progress
 
 from imhi.config import Strict
 from imhi.io import InputError, append_jsonl, read_jsonl, read_jsonl_tolerant, sha256_file
-from imhi.models import ModelRef, load_causal_lm, load_tokenizer
+from imhi.models import ModelRef, check_model_path, load_causal_lm, load_tokenizer
 from imhi.teacher import TeacherConfig, make_teacher
 
 REQUIRED = ("id", "task", "query")
@@ -70,6 +70,16 @@ class GenStats:
     seconds: float = 0.0
     batches: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def check_models(cfg: GenerationConfig, prefix: str = "model") -> None:
+    """Fail in one line, before anything loads, on a model or adapter that cannot load
+    (``prefix``: where ``cfg`` sits in the recipe, e.g. ``models.1``)."""
+    if cfg.model is not None:
+        check_model_path(cfg.model.path, f"{prefix}.model.path", cfg.model.gguf_file)
+    if cfg.adapter and not Path(cfg.adapter, "adapter_config.json").is_file():
+        why = "no adapter_config.json in the adapter folder" if Path(cfg.adapter).is_dir() else "no such folder"
+        raise InputError(cfg.adapter, why, field=f"{prefix}.adapter")
 
 
 def read_pairs(path: Path, limit: int | None = None) -> list[dict[str, Any]]:

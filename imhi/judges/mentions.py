@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
 from imhi.tasks import TaskSpec, normalize
 
 GENERIC = frozenset({"yes", "no", "none", "other", "n a", "na"})

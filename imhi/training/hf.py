@@ -7,6 +7,10 @@ imported lazily inside functions.
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.metadata
+import importlib.util
+import json
 import os
 import resource
 import shutil
@@ -15,8 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from imhi.io import InputError, append_jsonl, frozen_heap
-from imhi.models import ModelRef, load_causal_lm, load_tokenizer
+from imhi.io import InputError, append_jsonl, frozen_heap, write_json
+from imhi.models import ModelRef, cache_root, load_causal_lm, load_tokenizer
 from imhi.training.recipe import LoraSpec
 
 
@@ -127,6 +131,30 @@ class JsonlLog:
                                         "time": time.time(), **logs})
 
         return _Log()
+
+
+def sft_fields() -> tuple[frozenset[str] | None, str]:
+    """The field names of ``trl.SFTConfig`` (None and the reason when TRL is absent).
+
+    Importing TRL costs seconds (it imports torch), so the names are kept per TRL and
+    transformers version in the imhi cache ($IMHI_CACHE or ~/.cache/imhi)."""
+    try:
+        found = importlib.util.find_spec("trl")
+    except (ImportError, ValueError):  # a module blocked in sys.modules has no spec
+        found = None
+    if found is None:
+        return None, "trl is not installed (pip install 'imhi[train]')"
+    versions = "-".join(f"{n}-{importlib.metadata.version(n)}" for n in ("trl", "transformers"))
+    saved = cache_root().parent / "sft_fields" / f"{versions}.json"
+    if saved.is_file():
+        return frozenset(json.loads(saved.read_text(encoding="utf-8"))), ""
+    try:
+        from trl import SFTConfig
+    except ImportError as exc:
+        return None, f"trl cannot be imported ({exc})"
+    names = sorted(f.name for f in dataclasses.fields(SFTConfig))
+    write_json(saved, names)
+    return frozenset(names), ""
 
 
 def sft_args(sft: dict[str, Any], out_dir: Path, seed: int) -> Any:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from imhi.config import Strict, load_recipe
+from imhi.config import Strict, load_recipe, unknown_name
 from imhi.models import ModelRef
 
 # SFTConfig fields imhi owns: the stage folder layout and resumability depend on them.
@@ -121,3 +121,10 @@ class TrainRecipe(Strict):
 def load_train_recipe(path: str | Path, overrides: list[str] | None = None) -> TrainRecipe:
     """Load and validate a training recipe with ``key.sub=value`` overrides."""
     return load_recipe(path, TrainRecipe, overrides)
+
+
+def sft_problems(recipe: TrainRecipe, fields: frozenset[str]) -> list[tuple[str, str]]:
+    """``(recipe field, message)`` for every ``sft:`` key that is not a ``trl.SFTConfig`` field."""
+    known = sorted(fields)
+    return [(f"stages.{i}.sft.{key}", unknown_name("trl.SFTConfig field", key, known, show_known=False))
+            for i, stage in enumerate(recipe.stages) for key in stage.sft if key not in fields]

@@ -19,10 +19,10 @@ from typing import Any
 
 from imhi.config import Manifest
 from imhi.io import InputError, read_jsonl_tolerant, write_json
-from imhi.models import ModelRef
+from imhi.models import ModelRef, check_model_path
 from imhi.training import hf
 from imhi.training.data import check_stage_data, fit_to_length, stage_rows
-from imhi.training.recipe import TrainRecipe
+from imhi.training.recipe import TrainRecipe, sft_problems
 
 
 @dataclass
@@ -109,6 +109,19 @@ def _build_model(recipe: TrainRecipe, index: int, base: ModelRef, adapter: str |
     if adapter is None:
         return hf.new_adapter(model, spec.lora or recipe.lora, recipe.seed)
     return hf.load_adapter(model, adapter, trainable=True)
+
+
+def check_inputs(recipe: TrainRecipe) -> None:
+    """Fail in one line before any model loads: the base model, stage adapters, ``sft:`` keys."""
+    check_model_path(recipe.model.path, "model.path", recipe.model.gguf_file)
+    for i, stage in enumerate(recipe.stages):
+        if stage.adapter and not (Path(stage.adapter) / "adapter_config.json").is_file():
+            raise InputError(stage.adapter, "not an adapter folder (no adapter_config.json)",
+                             field=f"stages.{i}.adapter")
+    fields, _ = hf.sft_fields()
+    problems = sft_problems(recipe, fields) if fields else []
+    if problems:
+        raise InputError("recipe", problems[0][1], field=problems[0][0])
 
 
 def run_stage(recipe: TrainRecipe, index: int, prev: StageResult | None, resume: bool = False,
