@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from imhi.io import InputError, load_yaml, sha256_file, write_json
+from imhi.logs import log_to
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -130,6 +131,7 @@ class Manifest:
 
     def __init__(self, run_dir: str | Path, stage: str, config: BaseModel | dict[str, Any]) -> None:
         self.run_dir = Path(run_dir)
+        log_to(self.run_dir)  # third-party warnings of this run go to <run>/imhi.log
         self.stage = stage
         self.config = config.model_dump(mode="json") if isinstance(config, BaseModel) else config
         self.inputs: dict[str, dict[str, Any]] = {}

@@ -19,6 +19,7 @@ from pydantic import Field
 
 from imhi.config import Strict
 from imhi.io import InputError
+from imhi.logs import adopt_library_logs
 
 
 class ModelRef(Strict):
@@ -155,6 +156,7 @@ def materialize(ref: ModelRef, field: str = "model.path") -> str:
         return str(out)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    adopt_library_logs()
     tok = AutoTokenizer.from_pretrained(str(folder), gguf_file=name)
     model = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=name)
     _drop_gguf_marker(model)
@@ -196,6 +198,7 @@ def load_tokenizer(ref: ModelRef, padding_side: str = "left") -> Any:
     """The tokenizer of a model reference, with a pad token set."""
     from transformers import AutoTokenizer
 
+    adopt_library_logs()
     source = materialize(ref)
     try:
         tok = AutoTokenizer.from_pretrained(source, trust_remote_code=ref.trust_remote_code)
@@ -211,6 +214,7 @@ def load_causal_lm(ref: ModelRef, device_map: Any = None) -> Any:
     """Load a causal LM (optionally 4-bit/8-bit through bitsandbytes)."""
     from transformers import AutoModelForCausalLM
 
+    adopt_library_logs()
     source = materialize(ref)
     try:
         return AutoModelForCausalLM.from_pretrained(

@@ -124,3 +124,28 @@ def test_cached_hub_model_is_used_when_the_hub_is_unreachable(tmp_path: Path) ->
     proc = imhi_process(env={**DEAD_HUB, "HF_HUB_CACHE": str(tmp_path / "hub")},
                         prelude=f"exec({code!r}); sys.exit(0)")
     assert proc.returncode == 0 and proc.stdout.strip() == str(snap), proc.stderr
+
+
+# Issue 14 item 10: quiet by default.
+
+NOISE = ("FutureWarning", "warnings.warn", "Loading weights", "it/s]", "{'loss'")
+
+
+def test_train_terminal_is_quiet_and_third_party_output_goes_to_the_log(tmp_path: Path) -> None:
+    from _cli_process import imhi_process
+
+    spec = recipe_dict(tiny_model(tmp_path / "model"), tiny_dataset(tmp_path / "data"), tmp_path / "runs", steps=2)
+    spec["stages"][0]["sft"]["logging_steps"] = 1
+    spec["evaluation"] = {"limit": 2, "batch_size": 2, "max_new_tokens": 4, "metrics": {"n_boot": 5}}
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump(spec))
+    proc = imhi_process("train", str(recipe))
+    terminal = proc.stdout + proc.stderr
+    assert proc.returncode == 0, terminal
+    assert not [n for n in NOISE if n in terminal], terminal
+    assert "s1: step 1/2, loss" in proc.stdout and "s1: done: 2 steps, mean loss" in proc.stdout
+    log = (tmp_path / "runs" / "t" / "imhi.log").read_text(encoding="utf-8")
+    assert "WARNING" in log, "expected transformers/bitsandbytes warnings in the run's log"
+    assert f"went to {tmp_path / 'runs' / 't' / 'imhi.log'} (imhi -v shows them)" in proc.stderr
+    loud = imhi_process("-v", "train", str(recipe), "name=loud")
+    assert loud.returncode == 0 and "WARNING" in loud.stderr and "imhi -v shows them" not in loud.stderr

@@ -25,7 +25,7 @@ from imhi.evaluation.score import MetricsConfig, score_generations
 from imhi.evaluation.sheets import SheetConfig, export_sheet, score_sheets
 from imhi.evaluation.testsets import TestSet, read_test_set
 from imhi.evaluation.textscore import check_checkpoints
-from imhi.generation import GenerationConfig, check_models, generate_file
+from imhi.generation import GenerationConfig, check_models, run_generation
 from imhi.io import InputError, read_jsonl, write_jsonl, write_text
 from imhi.sources import data_root
 
@@ -105,7 +105,12 @@ def run_eval(recipe: EvalRecipe, recipe_dir: Path | None = None) -> dict[str, di
         name = cfg.model_name()
         folder = run / _slug(name)
         t0 = time.perf_counter()
-        gens[name] = generate_file(cfg, tests, folder / "generations.jsonl")
+        gens[name] = folder / "generations.jsonl"
+        shortened = run_generation(cfg, tests, gens[name]).extra.get("posts_shortened", 0)
+        if shortened:
+            out.print(f"[yellow]{name}: {shortened} posts over max_post_tokens={cfg.max_post_tokens} were "
+                      "shortened in their query[/]")
+        manifest.counts.setdefault("posts_shortened", {})[name] = shortened
         t1 = time.perf_counter()
         results[name] = score_generations(gens[name], folder, metrics, ids)
         manifest.time(f"generate/{name}", t1 - t0)

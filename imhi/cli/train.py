@@ -100,7 +100,8 @@ def run_train(recipe: TrainRecipe, resume: bool = False, evaluate: bool = True,
     results: list[StageResult] = []
     prev = None
     for i in range(len(recipe.stages)):
-        prev = run_stage(recipe, i, prev, resume=resume, callbacks=callbacks)
+        prev = run_stage(recipe, i, prev, resume=resume, callbacks=callbacks,
+                         progress=lambda line: out.print(line, highlight=False))
         results.append(prev)
         out.print(f"[green]✓[/] {prev.name}: {'already done' if prev.skipped else 'trained'} "
                   f"→ {prev.adapter}")

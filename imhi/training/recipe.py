@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from imhi.config import Strict, load_recipe, unknown_name
+from imhi.lengths import DEFAULT_MAX_POST_TOKENS, LongPosts, MaxPostTokens
 from imhi.models import ModelRef
 
 # SFTConfig fields imhi owns: the stage folder layout and resumability depend on them.
@@ -89,6 +90,8 @@ class TrainRecipe(Strict):
     system_prompt: str | None = Field(default=None,
                                       description="system message added when a pair has none")
     export_merged: bool = Field(default=False, description="save base+final adapter as a plain folder")
+    max_post_tokens: MaxPostTokens = DEFAULT_MAX_POST_TOKENS  # the base model's tokenizer counts
+    long_posts: LongPosts = "shorten"
     evaluation: EvalSpec = Field(default_factory=EvalSpec)
 
     @model_validator(mode="after")

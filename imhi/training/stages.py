@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from imhi.config import Manifest
 from imhi.io import InputError, read_jsonl_tolerant, write_json
 from imhi.models import ModelRef, check_model_path
 from imhi.training import hf
-from imhi.training.data import check_stage_data, fit_to_length, stage_rows
+from imhi.training.data import check_stage_data, fit_to_length, limit_posts, stage_rows
 from imhi.training.recipe import TrainRecipe, sft_problems
 
 
@@ -54,6 +55,9 @@ def config_hash(recipe: TrainRecipe, index: int) -> str:
 
     data = {"model": dump(recipe.model), "lora": dump(recipe.lora), "seed": recipe.seed,
             "system_prompt": recipe.system_prompt, "stages": [dump(s) for s in recipe.stages[: index + 1]]}
+    posts = recipe.model_dump(include={"max_post_tokens", "long_posts"}, exclude_defaults=True)
+    if posts:
+        data["posts"] = posts
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -125,8 +129,9 @@ def check_inputs(recipe: TrainRecipe) -> None:
 
 
 def run_stage(recipe: TrainRecipe, index: int, prev: StageResult | None, resume: bool = False,
-              callbacks: list[Any] | None = None) -> StageResult:
-    """Train stage ``index`` (0-based) unless it already finished; return its result."""
+              callbacks: list[Any] | None = None, progress: Callable[[str], None] | None = None) -> StageResult:
+    """Train stage ``index`` (0-based) unless it already finished; return its result (``progress``:
+    where a line per Trainer log goes)."""
     done = finished(recipe, index)
     if done is not None:
         return done
@@ -143,12 +148,19 @@ def run_stage(recipe: TrainRecipe, index: int, prev: StageResult | None, resume:
     rows = stage_rows(spec.data, recipe.seed, recipe.system_prompt)
     args = hf.sft_args(spec.sft, folder / "checkpoints", recipe.seed)
     tok = hf.tokenizer(recipe.model)
+    rows, over_limit, rejected = limit_posts(rows, tok, recipe.max_post_tokens, recipe.long_posts)
+    if not rows:
+        raise InputError(f"stage {index + 1}", f"every row's post is over max_post_tokens={recipe.max_post_tokens}"
+                         " (long_posts: reject)", field="max_post_tokens")
     rows, shortened = fit_to_length(rows, tok, getattr(args, "max_length", None))
     model = _build_model(recipe, index, base, adapter, bool(args.gradient_checkpointing))
-    trainer, metrics = hf.train(model, tok, rows, args, folder / "log.jsonl", resume_from, callbacks)
+    name = recipe.stage_name(index)
+    report = (lambda line: progress(f"  {name}: {line}")) if progress else None
+    trainer, metrics = hf.train(model, tok, rows, args, folder / "log.jsonl", resume_from, callbacks, report)
     out = hf.save_adapter(trainer, folder / "adapter")
     metrics.update({**hf.trainable_counts(model), **hf.world(), "train_rows": len(rows),
-                    "posts_shortened": shortened,
+                    "posts_shortened": shortened, "posts_over_max_post_tokens": {
+                        "max_post_tokens": recipe.max_post_tokens, "shortened": over_limit, "rejected": rejected},
                     "start": spec.start, "resumed_from": Path(resume_from).name if resume_from else None})
     result = StageResult(index, recipe.stage_name(index), folder, base, out, tasks, metrics)
     if hf.is_main():
