@@ -48,8 +48,12 @@ def setup(verbose: bool = False) -> None:
     root = logging.getLogger()
     for handler in [h for h in root.handlers if getattr(h, "_imhi", False)]:
         root.removeHandler(handler)
+        handler.close()  # an earlier command of this process (tests): its records written out
+    if _State.file is not None:
+        _State.file.close()
     root.setLevel(logging.INFO)
     _State.buffer = logging.handlers.MemoryHandler(capacity=100_000, flushLevel=logging.CRITICAL + 1)
+    _State.buffer.addFilter(_Count())
     _State.file, _State.folder, _State.records = None, None, 0
     handlers: list[logging.Handler] = [_State.buffer]
     if verbose:
@@ -57,31 +61,33 @@ def setup(verbose: bool = False) -> None:
     for handler in handlers:
         handler._imhi = True  # type: ignore[attr-defined]
         handler.setFormatter(logging.Formatter(_FORMAT))
-        handler.addFilter(_Count())
         root.addHandler(handler)
     adopt_library_logs()
 
 
+class _RunLog(logging.FileHandler):
+    """A log file opened on its first record, its folder made then (a run folder may not exist yet)."""
+
+    def _open(self):  # type: ignore[no-untyped-def]
+        Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
+        return super()._open()
+
+
 def log_to(run_dir: str | Path) -> None:
-    """Write the log into ``run_dir`` (unless the log already lives in a folder holding it)."""
+    """Write the log into ``run_dir`` (unless the log already lives in a folder holding it).
+
+    Nothing is written at once: records held so far go out with the next one (or at exit)."""
     folder = Path(run_dir).resolve()
     if _State.buffer is None or (_State.folder is not None and folder.is_relative_to(_State.folder)):
         return
-    folder.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(folder / LOG_NAME, encoding="utf-8")
-    handler._imhi = True  # type: ignore[attr-defined]
+    handler = _RunLog(folder / LOG_NAME, encoding="utf-8", delay=True)
     handler.setFormatter(logging.Formatter(_FORMAT))
-    handler.addFilter(_Count())
-    root = logging.getLogger()
     if _State.file is not None:
-        root.removeHandler(_State.file)
+        _State.buffer.flush()
         _State.file.close()
     _State.buffer.setTarget(handler)
-    _State.buffer.flush()
-    _State.buffer.setTarget(None)
+    _State.buffer.capacity = 1  # from now on every record is passed on as it comes
     _State.file, _State.folder = handler, folder
-    root.addHandler(handler)
-    root.removeHandler(_State.buffer)
 
 
 def adopt_library_logs() -> None:
