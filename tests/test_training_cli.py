@@ -108,7 +108,8 @@ def test_misspelled_sft_key_fails_before_training(tmp_path: Path) -> None:
     recipe.write_text(yaml.safe_dump(recipe_dict(tiny_model(tmp_path / "model"), tiny_dataset(tmp_path / "data"),
                                                  tmp_path / "runs")))
     one_line_error(imhi_process("train", str(recipe), "stages.0.sft.learning_rat=0.1"),
-                   "field 'stages.0.sft.learning_rat': unknown trl.SFTConfig field", "did you mean 'learning_rate'?")
+                   f"{recipe}, field 'stages.0.sft.learning_rat': unknown trl.SFTConfig field",
+                   "did you mean 'learning_rate'?")
 
 
 def test_cached_hub_model_is_used_when_the_hub_is_unreachable(tmp_path: Path) -> None:

@@ -38,7 +38,7 @@ def register(app: typer.Typer) -> None:
         if "train" in wanted:
             out.rule("2/3 train: LoRA stages, every task evaluated after every stage")
             recipe = load_train_recipe(root / "train" / "demo.yaml", [])
-            run_train(recipe)
+            run_train(recipe, where=root / "train" / "demo.yaml")
             out.print(f"stage × task table: {recipe.run_dir()}/eval_table.md")
         if "eval" in wanted:
             out.rule("3/3 eval: base model vs the demo adapter on the sample's test posts")

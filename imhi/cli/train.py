@@ -86,12 +86,13 @@ def _fmt(value: Any) -> str:
 
 
 def run_train(recipe: TrainRecipe, resume: bool = False, evaluate: bool = True,
-              callbacks: list[Any] | None = None,
-              on_stage: Callable[[StageResult], None] | None = None) -> list[StageResult]:
-    """Every stage in order; after each, evaluation of every task (main process only)."""
+              callbacks: list[Any] | None = None, on_stage: Callable[[StageResult], None] | None = None,
+              where: str | Path = "recipe") -> list[StageResult]:
+    """Every stage in order; after each, evaluation of every task (main process only). ``where``:
+    the recipe file, named in errors."""
     from imhi.training import hf
 
-    check_inputs(recipe)  # a missing model, adapter or misspelled sft key: one line, before any loading
+    check_inputs(recipe, where)  # a missing model, adapter or misspelled sft key: one line, before loading
     run = recipe.run_dir()
     manifest = Manifest(run, "train", recipe)
     do_eval = evaluate and recipe.evaluation.enabled
@@ -141,4 +142,4 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Fine-tune in sequential (Q)LoRA stages; evaluate every task after every stage."""
         spec = load_train_recipe(recipe, overrides or [])
-        run_train(spec, resume=resume, evaluate=not no_eval)
+        run_train(spec, resume=resume, evaluate=not no_eval, where=recipe)

@@ -115,8 +115,9 @@ def _build_model(recipe: TrainRecipe, index: int, base: ModelRef, adapter: str |
     return hf.load_adapter(model, adapter, trainable=True)
 
 
-def check_inputs(recipe: TrainRecipe) -> None:
-    """Fail in one line before any model loads: the base model, stage adapters, ``sft:`` keys."""
+def check_inputs(recipe: TrainRecipe, where: str | Path = "recipe") -> None:
+    """Fail in one line before any model loads: the base model, stage adapters, ``sft:`` keys
+    (``where``: the recipe file, named in the message)."""
     check_model_path(recipe.model.path, "model.path", recipe.model.gguf_file)
     for i, stage in enumerate(recipe.stages):
         if stage.adapter and not (Path(stage.adapter) / "adapter_config.json").is_file():
@@ -125,7 +126,7 @@ def check_inputs(recipe: TrainRecipe) -> None:
     fields, _ = hf.sft_fields()
     problems = sft_problems(recipe, fields) if fields else []
     if problems:
-        raise InputError("recipe", problems[0][1], field=problems[0][0])
+        raise InputError(where, problems[0][1], field=problems[0][0])
 
 
 def run_stage(recipe: TrainRecipe, index: int, prev: StageResult | None, resume: bool = False,
