@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from imhi.io import InputError, load_yaml, sha256_file, write_json
+from imhi.logs import log_to
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -34,11 +35,13 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-def unknown_name(what: str, name: str, known: list[str] | tuple[str, ...]) -> str:
-    """The one message for a name no registry knows: the known ones and the closest match."""
+def unknown_name(what: str, name: str, known: list[str] | tuple[str, ...], show_known: bool = True) -> str:
+    """The one message for a name no registry knows: the known ones (unless there are too many to
+    list, ``show_known=False``) and the closest match."""
     close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
     hint = f"; did you mean '{close[0]}'?" if close else ""
-    return f"unknown {what} '{name}' (known: {', '.join(known)}){hint}"
+    listing = f" (known: {', '.join(known)})" if show_known else ""
+    return f"unknown {what} '{name}'{listing}{hint}"
 
 
 def format_validation_error(exc: ValidationError) -> str:
@@ -128,6 +131,7 @@ class Manifest:
 
     def __init__(self, run_dir: str | Path, stage: str, config: BaseModel | dict[str, Any]) -> None:
         self.run_dir = Path(run_dir)
+        log_to(self.run_dir)  # third-party warnings of this run go to <run>/imhi.log
         self.stage = stage
         self.config = config.model_dump(mode="json") if isinstance(config, BaseModel) else config
         self.inputs: dict[str, dict[str, Any]] = {}

@@ -83,11 +83,17 @@ def dump_yaml(data: Any) -> str:
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
-def read_jsonl(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
+def read_jsonl(path: str | os.PathLike[str], encoding: str = "utf-8") -> Iterator[dict[str, Any]]:
     """Yield one dict per non-empty line; a malformed line names file and row (1-based)."""
     p = Path(path)
-    with p.open(encoding="utf-8") as fh:
-        for row, line in enumerate(fh, start=1):
+    with p.open("rb") as fh:
+        for row, raw in enumerate(fh, start=1):
+            try:
+                line = raw.decode(encoding)
+            except UnicodeDecodeError as exc:
+                column = len(raw[:exc.start].decode(encoding, errors="replace")) + 1
+                raise InputError(p, f"column {column}: byte 0x{raw[exc.start]:02x} is not valid {encoding}; "
+                                 "set the source's encoding", row=row, field="encoding") from None
             if not line.strip():
                 continue
             try:

@@ -19,6 +19,7 @@ from pydantic import Field
 from imhi.config import Strict
 from imhi.io import InputError, read_jsonl
 from imhi.schema import Label, Post, Provenance
+from imhi.tables import read_table
 from imhi.tasks import TaskSpec, load_task, load_tasks, normalize, split_reasoning
 
 Format = Literal["csv", "tsv", "jsonl", "parquet", "hf", "openai_chat", "imhi"]
@@ -52,6 +53,8 @@ class SourceSpec(Strict):
         "after labels], or 'task' (every column named after one of the task's labels)")
     label_sep: str | None = Field(default=None, description="split a multi-label cell on this")
     reference_column: str = "gpt-3.5-turbo"
+    encoding: str = Field(default="utf-8", description="text encoding of a csv/tsv/jsonl file "
+                          "(e.g. latin-1, cp1252, gb18030)")
     limit: int | None = None
 
 
@@ -59,31 +62,37 @@ Row = dict[str, Any]
 
 
 def resolve(path: str, base_dir: Path | None) -> Path:
-    """A recipe path relative to the recipe's folder (absolute paths pass through)."""
+    """A recipe path relative to ``base_dir`` (absolute paths pass through; None: the working folder)."""
     p = Path(path).expanduser()
     return p if p.is_absolute() or base_dir is None else base_dir / p
 
 
+def data_root(data_dir: str | None, recipe_dir: Path | None, default: Path | None) -> Path | None:
+    """The one place a recipe's relative data paths start (``imhi build``, ``imhi data``, eval
+    test sets): ``data_dir``, itself relative to the recipe's folder, else ``default`` (the
+    recipe's folder for build recipes, the working folder, None, for eval recipes)."""
+    return resolve(data_dir, recipe_dir) if data_dir else default
+
+
 def _table_rows(spec: SourceSpec, path: Path) -> Iterator[Row]:
+    if spec.format != "parquet":
+        yield from read_table(path, "\t" if spec.format == "tsv" else ",", spec.encoding)
+        return
     import pandas as pd
 
     if not path.is_file():
         raise InputError(path, "file not found", field="path")
     try:
-        if spec.format == "parquet":
-            frame = pd.read_parquet(path)
-        else:
-            frame = pd.read_csv(path, sep="\t" if spec.format == "tsv" else ",", dtype=str,
-                                keep_default_na=False, encoding="utf-8")
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise InputError(path, f"cannot read {spec.format}: {exc}") from exc
+        frame = pd.read_parquet(path)
+    except (ValueError, OSError) as exc:
+        raise InputError(path, f"cannot read parquet: {exc}") from exc
     yield from frame.to_dict(orient="records")
 
 
 def _jsonl_rows(spec: SourceSpec, path: Path) -> Iterator[Row]:
     if not path.is_file():
         raise InputError(path, "file not found", field="path")
-    yield from read_jsonl(path)
+    yield from read_jsonl(path, spec.encoding)
 
 
 def _hf_rows(spec: SourceSpec, path: Path) -> Iterator[Row]:

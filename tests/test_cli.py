@@ -80,3 +80,85 @@ def test_data_inspect_bad_column_is_clear(tmp_path: Path, cli) -> None:
     src.write_text("body,label\nx,yes\n", encoding="utf-8")
     code, _, err = cli("data", "inspect", str(src), "--task", "dr")
     assert code == 2 and "missing column 'text'" in err and "row 1" in err
+
+
+# Issue 14 item 7: one source resolution (data_dir, overrides, paths relative to the recipe)
+# for `imhi build`, `imhi data inspect` and `imhi data convert`, run from another folder.
+
+def _data_dir_recipe(tmp_path: Path) -> Path:
+    data = tmp_path / "corpus" / "train"
+    data.mkdir(parents=True)
+    (data / "posts.csv").write_text("text,label,explanation\nI cannot get up any more,yes,The poster feels "
+                                    "hopeless every day.\nLovely walk today,no,The poster enjoys the day.\n")
+    recipe = tmp_path / "recipes" / "build_dataset" / "r.yaml"
+    recipe.parent.mkdir(parents=True)
+    recipe.write_text("name: r\nmode: reference\ndata_dir: ../../corpus   # relative to this file\n"
+                      "sources: [{name: s, format: csv, task: dr, path: train/posts.csv,\n"
+                      "           columns: {explanation: explanation}}]\n"
+                      "filters: {use: [empty]}\nsplit: {valid: 0.0, test: 0.0}\n")
+    return recipe
+
+
+def test_data_dir_resolves_alike_in_inspect_convert_and_build(tmp_path: Path) -> None:
+    from _cli_process import imhi_process, one_line_error
+
+    recipe, elsewhere = _data_dir_recipe(tmp_path), tmp_path / "cwd"
+    elsewhere.mkdir()
+    inspect = imhi_process("data", "inspect", str(recipe), cwd=elsewhere)
+    assert inspect.returncode == 0 and "2 posts" in inspect.stdout, inspect.stderr
+    out = tmp_path / "o.jsonl"
+    convert = imhi_process("data", "convert", str(recipe), "-o", str(out), cwd=elsewhere)
+    assert convert.returncode == 0 and len(out.read_text().splitlines()) == 2, convert.stderr
+    build = imhi_process("build", str(recipe), "--out", str(tmp_path / "run"), cwd=elsewhere)
+    assert build.returncode == 0, build.stderr
+    assert len((tmp_path / "run" / "dataset" / "train.jsonl").read_text().splitlines()) == 2
+    moved = tmp_path / "moved"
+    (tmp_path / "corpus").rename(moved)
+    for args in (("data", "inspect", str(recipe)), ("build", str(recipe), "--out", str(tmp_path / "run2"))):
+        one_line_error(imhi_process(*args, cwd=elsewhere), str(tmp_path / "recipes" / "build_dataset" /
+                                                                "../../corpus/train/posts.csv"), "file not found")
+    again = imhi_process("data", "inspect", str(recipe), "--set", f"data_dir={moved}", cwd=elsewhere)
+    assert again.returncode == 0 and "2 posts" in again.stdout, again.stderr
+    built = imhi_process("build", str(recipe), f"data_dir={moved}", "--out", str(tmp_path / "run3"), cwd=elsewhere)
+    assert built.returncode == 0, built.stderr
+
+
+def test_data_inspect_reads_the_shipped_recipe_data_dir(shared_data: Path) -> None:
+    from _cli_process import imhi_process
+
+    proc = imhi_process("data", "inspect", "build_dataset/imhi-dr-dreaddit.yaml", "--show", "0")
+    assert proc.returncode == 0, proc.stderr
+    assert "5389 posts" in proc.stdout
+
+
+# Issue 14 item 8: `imhi check` validates train recipes' sft: keys against trl.SFTConfig.
+
+def _train_recipes(tmp_path: Path, sft_key: str) -> Path:
+    root = tmp_path / "recipes"
+    (root / "train").mkdir(parents=True)
+    text = (REPO / "train/demo.yaml").read_text(encoding="utf-8").replace("learning_rate:", f"{sft_key}:", 1)
+    (root / "train" / "t.yaml").write_text(text, encoding="utf-8")
+    return root
+
+
+def test_check_names_a_misspelled_sft_key(tmp_path: Path) -> None:
+    from _cli_process import imhi_process
+
+    proc = imhi_process("check", "--recipes", str(_train_recipes(tmp_path, "learning_rat")))
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 1 and "Traceback" not in text, text
+    lines = [line for line in text.splitlines() if line.startswith("✗")]
+    assert len(lines) == 1, text
+    assert "t.yaml, field 'stages.0.sft.learning_rat': unknown trl.SFTConfig field 'learning_rat'; " \
+           "did you mean 'learning_rate'?" in lines[0]
+    assert imhi_process("check", "--recipes", str(_train_recipes(tmp_path / "ok", "learning_rate"))).returncode == 0
+
+
+def test_check_without_trl_says_what_it_skipped(tmp_path: Path) -> None:
+    from _cli_process import imhi_process
+
+    proc = imhi_process("check", "--recipes", str(_train_recipes(tmp_path, "lr")),
+                        prelude="sys.modules.update(trl=None, torch=None)")  # as if neither were installed
+    assert proc.returncode == 0, proc.stderr
+    assert "skipped: train recipes' sft: keys not checked against trl.SFTConfig: trl is not installed" in \
+        proc.stderr.replace("\n", " ")

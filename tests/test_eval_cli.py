@@ -176,3 +176,47 @@ def test_changed_test_set_limit_is_followed_and_answers_reused(tmp_path: Path, t
     ids = [r["id"] for r in read_jsonl(gens)]
     assert ids[:4] == first and len(ids) == 6 == len(set(ids))
     assert json.loads((tmp_path / "run" / "a" / "scores.json").read_text())["dr"]["n"] == 6
+
+
+def test_eval_test_sets_resolve_through_data_dir(tmp_path: Path, tiny: Path) -> None:
+    """Issue 14 item 7: eval test-set paths start at data_dir (relative to the recipe), overridable."""
+    from _cli_process import imhi_process, one_line_error
+
+    (tmp_path / "corpus").mkdir()
+    _imhi_csv(tmp_path / "corpus" / "DR.csv")
+    recipe = tmp_path / "recipes" / "r.yaml"
+    recipe.parent.mkdir()
+    recipe.write_text(dump_yaml({"name": "t", "out": str(tmp_path / "run"), "data_dir": "../corpus",
+                                 "test_sets": [{"name": "dr", "path": "DR.csv", "tasks": ["dr"], "limit": 2}],
+                                 "models": [{"name": "a", "model": {"path": str(tiny)}, "max_new_tokens": 2}],
+                                 "metrics": {"n_boot": 5, "plots": False, "agreement": False}}))
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    proc = imhi_process("eval", str(recipe), cwd=elsewhere)
+    assert proc.returncode == 0, proc.stderr
+    assert len(list(read_jsonl(tmp_path / "run" / "data" / "tests.jsonl"))) == 2
+    bad = imhi_process("eval", str(recipe), "data_dir=../nowhere", cwd=elsewhere)
+    one_line_error(bad, str(tmp_path / "recipes" / "../nowhere/DR.csv"), "field 'path'", "test set 'dr' not found")
+
+
+def test_eval_models_and_score_checkpoints_fail_in_one_line(tmp_path: Path, tiny: Path) -> None:
+    """Issue 14 item 4: eval models, adapters and BERTScore/BARTScore checkpoints, before generating."""
+    from _cli_process import DEAD_HUB, imhi_process, one_line_error
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(dump_yaml({"name": "t", "out": str(tmp_path / "run"),
+                                 "test_sets": [{"name": "dr", "path": str(_imhi_csv(tmp_path / "DR.csv"))}],
+                                 "models": [{"name": "a", "model": {"path": str(tiny)}},
+                                            {"name": "b", "model": {"path": str(tiny)}}],
+                                 "metrics": {"bertscore": {"model_type": "minilm", "num_layers": 2},
+                                             "bartscore": {"checkpoint": str(tiny), "kind": "causal"}}}))
+    cases = [(("models.1.model.path=/no/such/model",), "field 'models.1.model.path': no such file or folder"),
+             (("models.0.adapter=/no/adapter",), "field 'models.0.adapter': no such folder"),
+             ((f"metrics.bertscore.model_type={tmp_path}",), "field 'metrics.bertscore.model_type': folder has no"),
+             (("metrics.bartscore.checkpoint=facebook/bart-nope",), "field 'metrics.bartscore.checkpoint': not a "
+              "local path, and as a hub id it cannot be fetched: the hub (http://127.0.0.1:9) is unreachable")]
+    for overrides, needle in cases:
+        proc = imhi_process("eval", str(recipe), *overrides, env=DEAD_HUB)
+        one_line_error(proc, needle)
+        assert proc.seconds < 60  # type: ignore[attr-defined]
+    assert not (tmp_path / "run" / "a").exists()  # nothing was generated

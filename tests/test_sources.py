@@ -181,3 +181,44 @@ def test_safety_set_maps_ten_categories(shared_data: Path) -> None:
                                    path=str(shared_data / "safety/suicidal_ideation.csv"),
                                    columns={"text": "statement", "label": "Safety type"}))
     assert len(posts) == 450 and len({p.label for p in posts}) == 10
+
+
+# Issue 14 item 6: CSV errors name the line, through the real CLI in a subprocess.
+
+def test_latin1_csv_names_line_column_and_encoding_field(tmp_path: Path) -> None:
+    from _cli_process import imhi_process, one_line_error
+
+    src = tmp_path / "latin1.csv"
+    src.write_bytes("text,label\nI feel fine,no\ncafé is where I cry,yes\n".encode("latin-1"))
+    proc = imhi_process("data", "inspect", str(src), "--task", "dr")
+    one_line_error(proc, "latin1.csv", "field 'encoding'", "line 3, column 4", "0xe9", "latin-1")
+    ok = imhi_process("data", "inspect", str(src), "--task", "dr", "--set", "encoding=latin-1")
+    assert ok.returncode == 0 and "2 posts" in ok.stdout, ok.stderr
+
+
+def test_unclosed_quote_names_the_line_it_opens(tmp_path: Path) -> None:
+    from _cli_process import imhi_process, one_line_error
+
+    at_end = tmp_path / "end.csv"
+    at_end.write_text('id,text,label\n1,ok post,no\n2,"fine, really",no\n3,"broken post,yes\n4,another,no\n')
+    one_line_error(imhi_process("data", "inspect", str(at_end), "--task", "dr"),
+                   "end.csv", "line 4: a quoted field opens here and is never closed")
+    inside = tmp_path / "inside.csv"
+    inside.write_text('text,label\n"ok",yes\n"broken post,no\n"next post",yes\nlast,no\n')
+    one_line_error(imhi_process("data", "inspect", str(inside), "--task", "dr"),
+                   "inside.csv", "line 3: the quoted field that opens here ends at line 4")
+
+
+def test_table_reader_matches_pandas_and_names_bad_records(tmp_path: Path) -> None:
+    from imhi.tables import read_table
+
+    good = tmp_path / "g.tsv"
+    good.write_text('a\tb\n"x\ny"\t1\n\nz\t""""\n', encoding="utf-8")
+    frame = pd.read_csv(good, sep="\t", dtype=str, keep_default_na=False)
+    assert read_table(good, "\t") == frame.to_dict(orient="records")
+    short = tmp_path / "s.csv"
+    short.write_text("a,b\n1,2\n3\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"row 2: line 3: 1 field, the header has 2 fields"):
+        read_table(short)
+    with pytest.raises(InputError, match="unknown encoding 'latin-9x'"):
+        read_table(short, encoding="latin-9x")

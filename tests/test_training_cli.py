@@ -78,3 +78,75 @@ def test_shipped_recipes_load_and_build_sft_configs(path: Path) -> None:
 def test_recipe_folders_hold_yaml_only() -> None:
     files = [p for p in (ROOT / "train").rglob("*") if p.is_file()]
     assert files and all(p.suffix == ".yaml" for p in files)
+
+
+# Issue 14 item 4: model references fail in one line, fast, naming the recipe field.
+
+def test_unloadable_base_model_is_one_line_within_seconds(tmp_path: Path) -> None:
+    from _cli_process import DEAD_HUB, imhi_process, one_line_error
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump(recipe_dict(tmp_path / "absent-model", tiny_dataset(tmp_path / "data"),
+                                                 tmp_path / "runs")))
+    proc = imhi_process("train", str(recipe))
+    one_line_error(proc, "absent-model, field 'model.path': no such file or folder")
+    assert proc.seconds < 60  # type: ignore[attr-defined]
+    (tmp_path / "empty").mkdir()
+    one_line_error(imhi_process("train", str(recipe), f"model.path={tmp_path / 'empty'}"),
+                   "field 'model.path': folder has no config.json")
+    for env, why in ((DEAD_HUB, "the hub (http://127.0.0.1:9) is unreachable"),
+                     ({"HF_HUB_OFFLINE": "1"}, "HF_HUB_OFFLINE is set")):
+        hub = imhi_process("train", str(recipe), "model.path=someorg/unknown-model", env=env)
+        one_line_error(hub, "someorg/unknown-model, field 'model.path'", why, "not in the local Hugging Face cache")
+        assert hub.seconds < 60  # type: ignore[attr-defined]
+
+
+def test_misspelled_sft_key_fails_before_training(tmp_path: Path) -> None:
+    from _cli_process import imhi_process, one_line_error
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump(recipe_dict(tiny_model(tmp_path / "model"), tiny_dataset(tmp_path / "data"),
+                                                 tmp_path / "runs")))
+    one_line_error(imhi_process("train", str(recipe), "stages.0.sft.learning_rat=0.1"),
+                   f"{recipe}, field 'stages.0.sft.learning_rat': unknown trl.SFTConfig field",
+                   "did you mean 'learning_rate'?")
+
+
+def test_cached_hub_model_is_used_when_the_hub_is_unreachable(tmp_path: Path) -> None:
+    """A hub id already in the Hugging Face cache loads from there, with no call that waits."""
+    from _cli_process import DEAD_HUB, imhi_process
+
+    snap = tmp_path / "hub" / "models--someorg--cached" / "snapshots" / "abc123"
+    snap.mkdir(parents=True)
+    (snap / "config.json").write_text("{}")
+    (snap.parents[1] / "refs").mkdir()
+    (snap.parents[1] / "refs" / "main").write_text("abc123")
+    code = "from imhi.models import check_model_path; print(check_model_path('someorg/cached', 'model.path'))"
+    proc = imhi_process(env={**DEAD_HUB, "HF_HUB_CACHE": str(tmp_path / "hub")},
+                        prelude=f"exec({code!r}); sys.exit(0)")
+    assert proc.returncode == 0 and proc.stdout.strip() == str(snap), proc.stderr
+
+
+# Issue 14 item 10: quiet by default.
+
+NOISE = ("FutureWarning", "warnings.warn", "Loading weights", "it/s]", "{'loss'")
+
+
+def test_train_terminal_is_quiet_and_third_party_output_goes_to_the_log(tmp_path: Path) -> None:
+    from _cli_process import imhi_process
+
+    spec = recipe_dict(tiny_model(tmp_path / "model"), tiny_dataset(tmp_path / "data"), tmp_path / "runs", steps=2)
+    spec["stages"][0]["sft"]["logging_steps"] = 1
+    spec["evaluation"] = {"limit": 2, "batch_size": 2, "max_new_tokens": 4, "metrics": {"n_boot": 5}}
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump(spec))
+    proc = imhi_process("train", str(recipe))
+    terminal = proc.stdout + proc.stderr
+    assert proc.returncode == 0, terminal
+    assert not [n for n in NOISE if n in terminal], terminal
+    assert "s1: step 1/2, loss" in proc.stdout and "s1: done: 2 steps, mean loss" in proc.stdout
+    log = (tmp_path / "runs" / "t" / "imhi.log").read_text(encoding="utf-8")
+    assert "WARNING" in log, "expected transformers/bitsandbytes warnings in the run's log"
+    assert f"went to {tmp_path / 'runs' / 't' / 'imhi.log'} (imhi -v shows them)" in proc.stderr
+    loud = imhi_process("-v", "train", str(recipe), "name=loud")
+    assert loud.returncode == 0 and "WARNING" in loud.stderr and "imhi -v shows them" not in loud.stderr

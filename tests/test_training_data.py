@@ -10,6 +10,7 @@ import pytest
 from _training_fixtures import tiny_dataset
 
 from imhi.io import InputError, read_jsonl, write_jsonl
+from imhi.lengths import MARKER
 from imhi.models import ModelRef, load_tokenizer
 from imhi.training.data import _n_tokens, fit_to_length, stage_rows, weighted
 from imhi.training.recipe import DataSpec
@@ -75,7 +76,7 @@ def test_long_post_is_shortened_and_answer_kept(tmp_path: Path) -> None:
     assert out[1] == short  # a row that fits is untouched
     assert _n_tokens(tok, out[0]) <= limit
     assert out[0]["completion"] == long["completion"]  # the label and explanation survive
-    assert out[0]["post"].endswith(" …") and out[0]["post"] in out[0]["prompt"][-1]["content"]
+    assert out[0]["post"].endswith(MARKER) and out[0]["post"] in out[0]["prompt"][-1]["content"]
     assert out[0]["prompt"][-1]["content"].endswith(long["prompt"][-1]["content"].split(longer)[-1])
 
 

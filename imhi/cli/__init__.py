@@ -6,13 +6,16 @@ together; nothing below imports from here.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
+from imhi import logs
 from imhi.cli.common import EXIT_CODES
 from imhi.io import InputError, ServiceError, TooLittle
 
@@ -26,6 +29,24 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console(stderr=True, soft_wrap=True)
+
+
+@app.callback()
+def _global_options(
+    ctx: typer.Context,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="also show third-party warnings, logs and "
+                                          "progress bars (transformers, TRL, …) on the terminal; they always "
+                                          "go to the run folder's imhi.log")] = False,
+) -> None:
+    """Quiet by default: the terminal shows imhi's steps, progress and results."""
+    logs.setup(verbose or os.environ.get("IMHI_VERBOSE", "") not in ("", "0"))
+    ctx.call_on_close(_say_where_logs_went)
+
+
+def _say_where_logs_went() -> None:
+    line = logs.summary()
+    if line:
+        console.print(f"[dim]{escape(line)}[/]", highlight=False)
 
 
 def _registrars() -> list[Callable[[typer.Typer], None]]:

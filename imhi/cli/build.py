@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from imhi.cli.common import EXIT_CODES, load, out
+from imhi.models import check_model_path
 from imhi.synthesis.filters import Candidate, FilterConfig, needs
 from imhi.synthesis.offline import run_reference
 from imhi.synthesis.pipeline import Scorer, run_teacher
@@ -26,6 +27,7 @@ def bartscore_gate(cfg: FilterConfig) -> Scorer | None:
         return None
     from imhi.evaluation.textscore import BartScoreConfig, bartscore
 
+    check_model_path(cfg.quality_checkpoint, "filters.quality_checkpoint")  # before any request is sent
     bart = BartScoreConfig(checkpoint=cfg.quality_checkpoint, kind=cfg.quality_kind)
 
     def score(task: TaskSpec, cands: list[Candidate]) -> list[float | None]:
@@ -43,6 +45,9 @@ def bartscore_gate(cfg: FilterConfig) -> Scorer | None:
 def run_build(recipe: Path, overrides: list[str], out_dir: Path | None = None) -> Path:
     """Load a build recipe and run it in its mode; return the run folder."""
     spec = load(recipe, BuildRecipe, overrides)
+    local = getattr(spec.teacher, "local", None)  # a local teacher model that cannot load: one line, now
+    if spec.mode == "teacher" and local is not None:
+        check_model_path(local.path, "teacher.local.path", local.gguf_file)
     if spec.mode == "teacher":
         return run_teacher(spec, recipe.parent, out_dir, scorer=bartscore_gate(spec.filters))
     return run_reference(spec, recipe.parent, out_dir)

@@ -16,7 +16,8 @@ from imhi.evaluation.classifier import ExtractorConfig
 from imhi.io import InputError
 from imhi.synthesis.recipe import BuildRecipe
 from imhi.tasks import load_task, task_names
-from imhi.training.recipe import TrainRecipe
+from imhi.training.hf import sft_fields
+from imhi.training.recipe import TrainRecipe, sft_problems
 
 
 def recipe_models() -> dict[str, type[BaseModel]]:
@@ -31,15 +32,19 @@ def model_for(folder: str, path: Path) -> type[BaseModel]:
     return recipe_models()[folder]
 
 
-def check_recipes(root: Path) -> list[str]:
-    """Validate every recipe YAML under the recipe folders; return error messages."""
+def check_recipes(root: Path, sft_fields: frozenset[str] | None = None) -> list[str]:
+    """Validate every recipe YAML under the recipe folders (train recipes' ``sft:`` keys too,
+    against ``sft_fields`` when given); return error messages."""
     problems = []
     for folder in recipe_models():
         for path in sorted((root / folder).glob("*.yaml")):
             try:
-                load_recipe(path, model_for(folder, path))
+                recipe = load_recipe(path, model_for(folder, path))
             except InputError as exc:
                 problems.append(str(exc))
+                continue
+            if isinstance(recipe, TrainRecipe) and sft_fields:
+                problems += [str(InputError(path, msg, field=f)) for f, msg in sft_problems(recipe, sft_fields)]
     return problems
 
 
@@ -66,7 +71,10 @@ def register(app: typer.Typer) -> None:
         """Validate every task (prompts/<task>/) and every recipe (build_dataset/, train/, evaluate/)."""
         n_tasks, problems = check_tasks(prompts)
         root = recipes or repo_root()
-        problems += check_recipes(root)
+        fields, why = sft_fields()
+        if fields is None:
+            err.print(f"[yellow]skipped:[/] train recipes' sft: keys not checked against trl.SFTConfig: {why}")
+        problems += check_recipes(root, fields)
         n_recipes = sum(len(list((root / f).glob("*.yaml"))) for f in recipe_models())
         for p in problems:
             err.print(f"[red]✗[/] {escape(p)}", highlight=False)

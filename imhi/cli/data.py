@@ -13,8 +13,9 @@ from imhi.cli.common import load, out, table
 from imhi.config import apply_overrides, validate_data
 from imhi.io import InputError, write_jsonl
 from imhi.judges import ClassifierSpec, RulesSpec, describe, make_judges
+from imhi.lengths import DEFAULT_MAX_POST_TOKENS, estimate_tokens
 from imhi.schema import Post, labels_of, record_dict
-from imhi.sources import SourceSpec, find_duplicates, find_leakage, read_source
+from imhi.sources import SourceSpec, data_root, find_duplicates, find_leakage, read_source
 from imhi.synthesis.recipe import BuildRecipe
 from imhi.synthesis.screen import contradictions
 
@@ -39,11 +40,13 @@ def _guess_split(path: Path) -> str | None:
 
 
 def _specs(paths: list[Path], fmt: str | None, task: str | None, options: list[str]) -> tuple[
-        list[SourceSpec], Path | None]:
-    """A recipe file → its sources; data files → one source each (split from the file name)."""
+        list[SourceSpec], Path | None, int | None]:
+    """A recipe file → its sources, data folder and post size limit; data files → one source each
+    (split from the file name), the default limit."""
     if len(paths) == 1 and paths[0].suffix in (".yaml", ".yml"):
         recipe = load(paths[0], BuildRecipe, options)
-        return recipe.sources, paths[0].parent
+        return (recipe.sources, data_root(recipe.data_dir, paths[0].parent, paths[0].parent),
+                recipe.max_post_tokens)
     specs = []
     for p in paths:
         data = {"name": f"{p.parent.name}-{p.stem}", "format": fmt or SUFFIX_FORMATS.get(p.suffix, "hf"),
@@ -53,7 +56,7 @@ def _specs(paths: list[Path], fmt: str | None, task: str | None, options: list[s
         except ValueError as exc:
             raise InputError(p, str(exc)) from None
         specs.append(validate_data(data, SourceSpec, p))
-    return specs, None
+    return specs, None, DEFAULT_MAX_POST_TOKENS
 
 
 def _read_all(specs: list[SourceSpec], base: Path | None) -> list[Post]:
@@ -75,6 +78,29 @@ def _length_rows(posts: list[Post]) -> list[list[object]]:
     return rows
 
 
+def length_warnings(posts: list[Post], limit: int | None, show: int = 5) -> list[str]:
+    """Warnings on long posts: over ``max_post_tokens`` (estimated tokens), and over 10 × their
+    task's median length; each names the first few posts' file and row."""
+    lines = []
+    if limit is not None:
+        over = [(p, n) for p in posts if (n := estimate_tokens(p.text)) > limit]
+        lines += _listed(f"{len(over)} posts over max_post_tokens={limit} (estimated tokens; imhi build "
+                         "shortens or rejects them, see long_posts)", over, show)
+    medians = {t: statistics.median(len(p.text) for p in posts if p.task == t) for t in {p.task for p in posts}}
+    far = [(p, estimate_tokens(p.text)) for p in posts if len(p.text) > 10 * max(medians[p.task], 1)]
+    lines += _listed(f"{len(far)} posts over 10 × their task's median length", far, show)
+    return lines
+
+
+def _listed(head: str, found: list[tuple[Post, int]], show: int) -> list[str]:
+    if not found:
+        return []
+    rows = [f"  {p.provenance.file} row {p.provenance.row}: ≈{n} tokens ({len(p.text)} characters)"
+            for p, n in sorted(found, key=lambda pn: -pn[1])[:show]]
+    more = [f"  … {len(found) - show} more"] if len(found) > show else []
+    return [f"warning: {head}:", *rows, *more]
+
+
 def register(app: typer.Typer) -> None:
     """Add ``imhi data inspect`` and ``imhi data convert``."""
     app.add_typer(data_app, name="data")
@@ -91,13 +117,15 @@ def inspect(
 ) -> None:
     """Counts per task, label and split; post lengths; duplicates; train/test leakage; rows
     whose explanation contradicts their label (rules judge)."""
-    specs, base = _specs(sources, fmt, task, option or [])
+    specs, base, limit = _specs(sources, fmt, task, option or [])
     posts = _read_all(specs, base)
     counts = Counter((p.task, lab, p.split or "-") for p in posts for lab in labels_of(p.label) or ["(none)"])
     out.print(table(f"{len(posts)} posts", ["task", "label", "split", "posts"],
                     [[t, lab, s, n] for (t, lab, s), n in sorted(counts.items())]))
     out.print(table("post length (characters)", ["task", "posts", "mean", "median", "p95", "max"],
                     _length_rows(posts)))
+    for line in length_warnings(posts, limit):
+        out.print(line, style="yellow" if line.startswith("warning") else None, highlight=False, markup=False)
     dups = find_duplicates(posts)
     out.print(f"duplicate groups: {len(dups)} ({sum(len(g) - 1 for g in dups)} extra copies)")
     for g in dups[:5]:
@@ -138,7 +166,7 @@ def convert(
     option: SetOpt = None,
 ) -> None:
     """Read any source(s) and write records JSONL (id, source, task, text, label, ...)."""
-    specs, base = _specs(sources, fmt, task, option or [])
+    specs, base, _ = _specs(sources, fmt, task, option or [])
     posts = _read_all(specs, base)
     n = write_jsonl(output, (record_dict(p) for p in posts))
     out.print(f"wrote {n} records to {output}")

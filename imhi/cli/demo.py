@@ -38,12 +38,12 @@ def register(app: typer.Typer) -> None:
         if "train" in wanted:
             out.rule("2/3 train: LoRA stages, every task evaluated after every stage")
             recipe = load_train_recipe(root / "train" / "demo.yaml", [])
-            run_train(recipe)
+            run_train(recipe, where=root / "train" / "demo.yaml")
             out.print(f"stage × task table: {recipe.run_dir()}/eval_table.md")
         if "eval" in wanted:
             out.rule("3/3 eval: base model vs the demo adapter on the sample's test posts")
             spec = load(root / "evaluate" / "demo.yaml", EvalRecipe, [])
-            run_eval(spec)
+            run_eval(spec, root / "evaluate")
             run = spec.run_dir()
             out.print((run / "comparison.md").read_text(encoding="utf-8").split("\n\n")[1], markup=False)
             out.print(f"[green]✓[/] reports: {run}/<model>/report.md, {run}/comparison.md; "

@@ -27,8 +27,10 @@ from imhi.evaluation.score import MetricsConfig, score_generations
 from imhi.evaluation.sheets import SheetConfig, export_sheet
 from imhi.evaluation.study import import_study, score_study
 from imhi.evaluation.testsets import TestSet, read_test_set
-from imhi.generation import GenerationConfig, count_answers, generate_file
+from imhi.evaluation.textscore import check_checkpoints
+from imhi.generation import GenerationConfig, check_models, count_answers, run_generation
 from imhi.io import InputError, TooLittle, read_jsonl, write_jsonl, write_text
+from imhi.sources import data_root
 
 TABLE = ("n", "accuracy", "weighted_f1", "macro_f1", "unparsed_rate")
 FILES_HELP = "ratings tables (NAME=FILE names a file's system), Label Studio JSON exports or filled sheets"
@@ -48,6 +50,8 @@ class EvalRecipe(Strict):
 
     name: str
     out: str | None = Field(default=None, description="run folder (default runs/eval/<name>)")
+    data_dir: str | None = Field(default=None, description="base folder of relative test-set paths (itself "
+                                 "relative to the recipe file); default: the working folder")
     test_sets: list[TestSet]
     models: list[GenerationConfig]
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
@@ -73,13 +77,14 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "model"
 
 
-def prepare_tests(recipe: EvalRecipe, run: Path) -> Path:
+def prepare_tests(recipe: EvalRecipe, run: Path, recipe_dir: Path | None = None) -> Path:
     """All test rows in one pair file, rewritten when the recipe's test sets change (answers
     already generated for a row are kept and reused: generation resumes by row id)."""
     path = run / "data" / "tests.jsonl"
     rows: list[dict[str, Any]] = []
+    base = data_root(recipe.data_dir, recipe_dir, None)
     for ts in recipe.test_sets:
-        got = read_test_set(ts, recipe.prompts)
+        got = read_test_set(ts, recipe.prompts, base)
         if not got:
             out.print(f"[yellow]test set '{ts.name}' skipped: {ts.path} is absent (optional)[/]")
         rows += got
@@ -97,13 +102,16 @@ def published_rows(recipe: EvalRecipe, metric: str) -> dict[str, dict[str, float
     return {name: vals for name, vals in rows.items() if vals}
 
 
-def run_eval(recipe: EvalRecipe) -> dict[str, dict[str, Any]]:
+def run_eval(recipe: EvalRecipe, recipe_dir: Path | None = None) -> dict[str, dict[str, Any]]:
     """Generate with every model, score each, compare them; returns model → scores. A model that
     produced no answer is left out of the scores and, once the rest is written, raises
     :class:`~imhi.io.TooLittle`."""
+    for i, cfg in enumerate(recipe.models):  # a model that cannot load fails now, in one line
+        check_models(cfg, f"models.{i}")
+    check_checkpoints(recipe.metrics.bertscore, recipe.metrics.bartscore)
     run = recipe.run_dir()
     manifest = Manifest(run, "eval", recipe)
-    tests = prepare_tests(recipe, run)
+    tests = prepare_tests(recipe, run, recipe_dir)
     ids = {r["id"] for r in read_jsonl(tests)}
     manifest.add_input(tests, rows=len(ids))
     metrics = recipe.metrics.model_copy(update={"prompts": recipe.metrics.prompts or recipe.prompts})
@@ -112,7 +120,12 @@ def run_eval(recipe: EvalRecipe) -> dict[str, dict[str, Any]]:
         name = cfg.model_name()
         folder = run / _slug(name)
         t0 = time.perf_counter()
-        path = generate_file(cfg, tests, folder / "generations.jsonl")
+        path = folder / "generations.jsonl"
+        shortened = run_generation(cfg, tests, path).extra.get("posts_shortened", 0)
+        if shortened:
+            out.print(f"[yellow]{name}: {shortened} posts over max_post_tokens={cfg.max_post_tokens} were "
+                      "shortened in their query[/]")
+        manifest.counts.setdefault("posts_shortened", {})[name] = shortened
         t1 = time.perf_counter()
         if not count_answers(path):
             silent.append(f"{name} ({path})")
@@ -166,7 +179,7 @@ def register(app: typer.Typer) -> None:
                  overrides: Annotated[list[str] | None, typer.Argument(help="key.sub=value")] = None) -> None:
         """Generate with each model on the test sets and score labels and explanations."""
         r = load(recipe, EvalRecipe, overrides)
-        run_eval(r)
+        run_eval(r, recipe.parent)
         out.print(f"report: {r.run_dir()}/<model>/report.md; comparison: {r.run_dir()}/comparison.md")
 
     @app.command("train-extractor")

@@ -17,7 +17,7 @@ import typer
 from imhi.cli.common import EXIT_CODES, out, table
 from imhi.config import Manifest
 from imhi.io import read_jsonl, write_json, write_jsonl
-from imhi.training import StageResult, TrainRecipe, export_merged, load_train_recipe, run_stage
+from imhi.training import StageResult, TrainRecipe, check_inputs, export_merged, load_train_recipe, run_stage
 
 TABLE_METRICS = ("accuracy", "weighted_f1", "micro_f1", "macro_f1", "unparsed_rate")
 
@@ -86,11 +86,13 @@ def _fmt(value: Any) -> str:
 
 
 def run_train(recipe: TrainRecipe, resume: bool = False, evaluate: bool = True,
-              callbacks: list[Any] | None = None,
-              on_stage: Callable[[StageResult], None] | None = None) -> list[StageResult]:
-    """Every stage in order; after each, evaluation of every task (main process only)."""
+              callbacks: list[Any] | None = None, on_stage: Callable[[StageResult], None] | None = None,
+              where: str | Path = "recipe") -> list[StageResult]:
+    """Every stage in order; after each, evaluation of every task (main process only). ``where``:
+    the recipe file, named in errors."""
     from imhi.training import hf
 
+    check_inputs(recipe, where)  # a missing model, adapter or misspelled sft key: one line, before loading
     run = recipe.run_dir()
     manifest = Manifest(run, "train", recipe)
     do_eval = evaluate and recipe.evaluation.enabled
@@ -99,7 +101,8 @@ def run_train(recipe: TrainRecipe, resume: bool = False, evaluate: bool = True,
     results: list[StageResult] = []
     prev = None
     for i in range(len(recipe.stages)):
-        prev = run_stage(recipe, i, prev, resume=resume, callbacks=callbacks)
+        prev = run_stage(recipe, i, prev, resume=resume, callbacks=callbacks,
+                         progress=lambda line: out.print(line, highlight=False))
         results.append(prev)
         out.print(f"[green]✓[/] {prev.name}: {'already done' if prev.skipped else 'trained'} "
                   f"→ {prev.adapter}")
@@ -139,4 +142,4 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Fine-tune in sequential (Q)LoRA stages; evaluate every task after every stage."""
         spec = load_train_recipe(recipe, overrides or [])
-        run_train(spec, resume=resume, evaluate=not no_eval)
+        run_train(spec, resume=resume, evaluate=not no_eval, where=recipe)

@@ -21,6 +21,7 @@ from imhi.evaluation.references import read_reference_csv
 from imhi.evaluation.textscore import default_encoder, resolve_encoder
 from imhi.io import InputError, read_jsonl, write_json
 from imhi.judges.classifier import ExtractorClassifier
+from imhi.logs import adopt_library_logs
 from imhi.schema import Label
 from imhi.tasks import TaskSpec, load_tasks, split_reasoning
 
@@ -83,7 +84,8 @@ def train_task(task: TaskSpec, texts: list[str], labels: list[Label], cfg: Extra
     from datasets import Dataset
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, Trainer, TrainingArguments
 
-    base = resolve_encoder(cfg.base_model) if cfg.base_model else default_encoder()
+    adopt_library_logs()
+    base = resolve_encoder(cfg.base_model, "base_model") if cfg.base_model else default_encoder()
     tok = AutoTokenizer.from_pretrained(base)
     model = AutoModelForSequenceClassification.from_pretrained(
         base, num_labels=len(task.label_names), id2label=dict(enumerate(task.label_names)),

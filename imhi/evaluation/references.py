@@ -20,28 +20,25 @@ from imhi.judges.extract import (
     question_table,
     task_of_query,
 )
+from imhi.sources import split_imhi_query
+from imhi.tables import read_table
 from imhi.tasks import TaskSpec, split_reasoning
 
 REFERENCE_COLUMN = "gpt-3.5-turbo"
 
 
-def read_reference_csv(path: Path, tasks: dict[str, TaskSpec],
-                       column: str = REFERENCE_COLUMN) -> list[dict[str, Any]]:
+def read_reference_csv(path: Path, tasks: dict[str, TaskSpec], column: str = REFERENCE_COLUMN,
+                       encoding: str = "utf-8") -> list[dict[str, Any]]:
     """Rows {id, task, query, answer, label, explanation} of an IMHI-format CSV file."""
-    import pandas as pd
-
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "file not found")
-    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    records = read_table(path, encoding=encoding)
+    columns = list(records[0]) if records else []
     for col in ("query", column):
-        if col not in df.columns:
-            raise InputError(path, f"missing column (columns: {', '.join(df.columns)})", field=col)
+        if records and col not in columns:
+            raise InputError(path, f"missing column (columns: {', '.join(columns)})", field=col)
     table = question_table(tasks)
-    rows = []
-    for i, (query, answer) in enumerate(zip(df["query"], df[column], strict=True), start=1):
-        rows.append(_reference_row(path, i, query, answer, tasks, table, column))
-    return rows
+    return [_reference_row(path, i, r["query"], r[column], tasks, table, column)
+            for i, r in enumerate(records, start=1)]
 
 
 def _reference_row(path: Path, row: int, query: str, answer: str, tasks: dict[str, TaskSpec],
@@ -57,6 +54,8 @@ def _reference_row(path: Path, row: int, query: str, answer: str, tasks: dict[st
     if found.label is None:
         raise InputError(path, f"cannot read a '{name}' label from the reference answer", row=row,
                          field=column)
-    return {"id": f"{path.stem}-{row}", "task": name, "query": query, "answer": answer,
+    post = split_imhi_query(query)
+    return {"id": f"{path.stem}-{row}", "task": name, "text": post[0] if post else None, "query": query,
+            "answer": answer,
             "label": found.label, "explanation": split_reasoning(answer)[1] or "",
             "parse_step": found.step}

@@ -1,6 +1,7 @@
 """Test sets for ``imhi eval``: IMHI-format CSV, built pair JSONL, or a labelled CSV asked zero-shot.
 
-Reads the test file a recipe names; writes nothing (the CLI writes the rows to the run
+Reads the test file a recipe names (relative paths start at the recipe's ``data_dir``, see
+:func:`imhi.sources.data_root`); writes nothing (the CLI writes the rows to the run
 folder). Every row becomes ``{id, task, query, answer, label, messages}``. Labelled CSV
 sets (e.g. the safety set) get a strict-JSON zero-shot query per task: the model must
 answer ``{"label": ..., "confidence": ...}`` and anything else is unparsed.
@@ -17,6 +18,8 @@ from pydantic import Field
 from imhi.config import Strict
 from imhi.evaluation.references import read_reference_csv
 from imhi.io import InputError, read_jsonl
+from imhi.sources import resolve
+from imhi.tables import read_table
 from imhi.tasks import TaskSpec, load_tasks
 
 
@@ -34,6 +37,7 @@ class TestSet(Strict):
     text_column: str = "statement"
     label_column: str = "Safety type"
     reference_column: str = "gpt-3.5-turbo"
+    encoding: str = Field(default="utf-8", description="text encoding of the file (e.g. latin-1)")
 
 
 def json_query(task: TaskSpec, text: str) -> str:
@@ -44,17 +48,16 @@ def json_query(task: TaskSpec, text: str) -> str:
             f"\"confidence\": <a number from 0 to 1>}}")
 
 
-def _labelled(ts: TestSet, tasks: dict[str, TaskSpec]) -> list[dict[str, Any]]:
-    import pandas as pd
-
-    path = Path(ts.path)
-    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+def _labelled(ts: TestSet, path: Path, tasks: dict[str, TaskSpec]) -> list[dict[str, Any]]:
+    records = read_table(path, encoding=ts.encoding)
+    columns = list(records[0]) if records else []
     for col in (ts.text_column, ts.label_column):
-        if col not in df.columns:
-            raise InputError(path, f"missing column (columns: {', '.join(df.columns)})", field=col)
+        if records and col not in columns:
+            raise InputError(path, f"missing column (columns: {', '.join(columns)})", field=col)
     rows = []
     for name, task in tasks.items():
-        for i, (text, raw) in enumerate(zip(df[ts.text_column], df[ts.label_column], strict=True), start=1):
+        for i, record in enumerate(records, start=1):
+            text, raw = record[ts.text_column], record[ts.label_column]
             label = task.check_label(raw, where=path, row=i, field=ts.label_column)
             rows.append({"id": f"{ts.name}-{name}-{i}", "task": name, "text": text,
                          "query": json_query(task, text), "label": label,
@@ -62,33 +65,34 @@ def _labelled(ts: TestSet, tasks: dict[str, TaskSpec]) -> list[dict[str, Any]]:
     return rows
 
 
-def _pairs(ts: TestSet, tasks: dict[str, TaskSpec] | None) -> list[dict[str, Any]]:
+def _pairs(ts: TestSet, path: Path, tasks: dict[str, TaskSpec] | None) -> list[dict[str, Any]]:
     rows = []
-    for i, row in enumerate(read_jsonl(ts.path), start=1):
+    for i, row in enumerate(read_jsonl(path, ts.encoding), start=1):
         for key in ("id", "task", "query", "label"):
             if row.get(key) in (None, ""):
-                raise InputError(ts.path, "missing value", row=i, field=key)
+                raise InputError(path, "missing value", row=i, field=key)
         if tasks is None or row["task"] in tasks:
             rows.append({**row, "id": f"{ts.name}-{row['id']}"})
     return rows
 
 
-def read_test_set(ts: TestSet, prompts: str | None = None) -> list[dict[str, Any]]:
-    """Rows of one test set (limit applied per task); [] for an absent optional file."""
-    path = Path(ts.path)
+def read_test_set(ts: TestSet, prompts: str | None = None, base_dir: Path | None = None) -> list[dict[str, Any]]:
+    """Rows of one test set (limit applied per task); [] for an absent optional file. A relative
+    path starts at ``base_dir`` (see :func:`imhi.sources.data_root`; None: the working folder)."""
+    path = resolve(ts.path, base_dir)
     if not path.is_file():
         if ts.optional:
             return []
         raise InputError(path, f"test set '{ts.name}' not found", field="path")
     tasks = load_tasks(ts.tasks, prompts) if ts.tasks else None
     if ts.format == "pairs":
-        rows = _pairs(ts, tasks)
+        rows = _pairs(ts, path, tasks)
     elif ts.format == "labelled_csv":
         if tasks is None:
             raise InputError(path, "a labelled_csv test set must list its tasks", field="tasks")
-        rows = _labelled(ts, tasks)
+        rows = _labelled(ts, path, tasks)
     else:
-        rows = read_reference_csv(path, tasks or load_tasks(None, prompts), ts.reference_column)
+        rows = read_reference_csv(path, tasks or load_tasks(None, prompts), ts.reference_column, ts.encoding)
         rows = [{**r, "id": f"{ts.name}-{r['id'].rsplit('-', 1)[-1]}"} for r in rows]
     return _limit(rows, ts.limit)
 

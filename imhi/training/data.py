@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from imhi.config import format_validation_error
 from imhi.io import InputError, read_jsonl
+from imhi.lengths import apply_limit, count_tokens, shorten
 from imhi.schema import InstructionPair
 from imhi.tasks import load_task
 from imhi.training.recipe import DataSpec
@@ -112,12 +113,30 @@ def _shorten_post(row: dict[str, Any], post: str, keep: str) -> dict[str, Any]:
     return {**row, "prompt": prompt, "post": keep}
 
 
+def limit_posts(rows: list[dict[str, Any]], tok: Any, max_tokens: int | None,
+                long_posts: str = "shorten") -> tuple[list[dict[str, Any]], int, int]:
+    """Apply ``max_post_tokens`` (the tokenizer's count) to each row's post: shortened with a
+    marker, or the row left out. Returns (rows, shortened, rejected)."""
+    out, shortened, rejected = [], 0, 0
+    for row in rows:
+        post = row.get("post") or ""
+        text, why = apply_limit(post, max_tokens, long_posts, tok) if post else (post, None)
+        if text is None:
+            rejected += 1
+            continue
+        if why is not None and post in row["prompt"][-1]["content"]:
+            row, shortened = _shorten_post(row, post, text), shortened + 1
+        out.append(row)
+    return out, shortened, rejected
+
+
 def fit_to_length(rows: list[dict[str, Any]], tok: Any, max_length: int | None) -> tuple[list[dict[str, Any]], int]:
     """Shorten the post (never the answer) of every row longer than ``max_length`` tokens.
 
     The trainer truncates from the right, which would cut the label and explanation of a long
-    post; instead the post's tail is dropped (marked with "…") until prompt + answer fit.
-    Rows whose post is not in the last user message are left as they are. Returns (rows, shortened).
+    post; instead the post's tail is dropped (marked, see :func:`imhi.lengths.shorten`) until
+    prompt + answer fit. Rows whose post is not in the last user message are left as they are.
+    Returns (rows, shortened).
     """
     if not max_length or not getattr(tok, "chat_template", None):
         return rows, 0
@@ -127,10 +146,10 @@ def fit_to_length(rows: list[dict[str, Any]], tok: Any, max_length: int | None) 
         if excess <= 0 or not post or post not in row["prompt"][-1]["content"]:
             out.append(row)
             continue
-        ids = tok(post, add_special_tokens=False)["input_ids"]
-        while excess > 0 and ids:
-            ids = ids[: max(len(ids) - excess - 2, 0)]
-            row = _shorten_post(row, row["post"], tok.decode(ids).rstrip() + " …")
+        room = count_tokens(post, tok)
+        while excess > 0 and room > 1:
+            room = max(room - excess - 2, 1)
+            row = _shorten_post(row, row["post"], shorten(post, room, tok))
             excess = _n_tokens(tok, row) - max_length
         out.append(row)
         shortened += 1

@@ -7,16 +7,22 @@ imported lazily inside functions.
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.metadata
+import importlib.util
+import json
 import os
 import resource
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from imhi.io import InputError, append_jsonl, frozen_heap
-from imhi.models import ModelRef, load_causal_lm, load_tokenizer
+from imhi.io import InputError, append_jsonl, frozen_heap, write_json
+from imhi.logs import adopt_library_logs, verbose
+from imhi.models import ModelRef, cache_root, load_causal_lm, load_tokenizer
 from imhi.training.recipe import LoraSpec
 
 
@@ -129,6 +135,51 @@ class JsonlLog:
         return _Log()
 
 
+def _step_lines(report: Callable[[str], None]) -> Any:
+    """A TrainerCallback reporting one short line per Trainer log: step, loss, seconds."""
+    from transformers import TrainerCallback
+
+    class _Lines(TrainerCallback):
+        def on_train_begin(self, args: Any, state: Any, control: Any, **_: Any) -> None:
+            self.t0 = time.perf_counter()
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **_: Any) -> None:
+            if not state.is_world_process_zero or not logs:
+                return
+            took = f"({time.perf_counter() - self.t0:.0f} s)"
+            if isinstance(logs.get("train_loss"), int | float):  # the Trainer's summary at the end
+                report(f"done: {state.global_step} steps, mean loss {logs['train_loss']:.4g} {took}")
+            elif isinstance(logs.get("loss"), int | float):
+                report(f"step {state.global_step}/{state.max_steps}, loss {logs['loss']:.4g} {took}")
+
+    return _Lines()
+
+
+def sft_fields() -> tuple[frozenset[str] | None, str]:
+    """The field names of ``trl.SFTConfig`` (None and the reason when TRL is absent).
+
+    Importing TRL costs seconds (it imports torch), so the names are kept per TRL and
+    transformers version in the imhi cache ($IMHI_CACHE or ~/.cache/imhi)."""
+    try:
+        found = importlib.util.find_spec("trl")
+    except (ImportError, ValueError):  # a module blocked in sys.modules has no spec
+        found = None
+    if found is None:
+        return None, "trl is not installed (pip install 'imhi[train]')"
+    versions = "-".join(f"{n}-{importlib.metadata.version(n)}" for n in ("trl", "transformers"))
+    saved = cache_root().parent / "sft_fields" / f"{versions}.json"
+    if saved.is_file():
+        return frozenset(json.loads(saved.read_text(encoding="utf-8"))), ""
+    try:
+        from trl import SFTConfig
+    except ImportError as exc:
+        return None, f"trl cannot be imported ({exc})"
+    adopt_library_logs()
+    names = sorted(f.name for f in dataclasses.fields(SFTConfig))
+    write_json(saved, names)
+    return frozenset(names), ""
+
+
 def sft_args(sft: dict[str, Any], out_dir: Path, seed: int) -> Any:
     """trl.SFTConfig from the recipe's mapping plus the fields imhi owns."""
     from trl import SFTConfig
@@ -156,14 +207,23 @@ def last_checkpoint(out_dir: Path) -> str | None:
 
 
 def train(model: Any, tok: Any, rows: list[dict[str, Any]], args: Any, log_path: Path,
-          resume_from: str | None, callbacks: list[Any] | None = None) -> tuple[Any, dict[str, Any]]:
-    """Run trl.SFTTrainer on prompt-completion rows; returns (trainer, metrics)."""
+          resume_from: str | None, callbacks: list[Any] | None = None,
+          progress: Callable[[str], None] | None = None) -> tuple[Any, dict[str, Any]]:
+    """Run trl.SFTTrainer on prompt-completion rows; returns (trainer, metrics). With ``progress``,
+    one line per Trainer log goes there, replacing the Trainer's bar and printed dicts (kept with -v)."""
     from datasets import Dataset
     from trl import SFTTrainer
 
+    adopt_library_logs()
     data = Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in rows])
+    lines = [_step_lines(progress)] if progress else []
     trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tok,
-                         callbacks=[JsonlLog.make(log_path), *(callbacks or [])])
+                         callbacks=[JsonlLog.make(log_path), *lines, *(callbacks or [])])
+    if lines and not verbose():
+        from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+        trainer.remove_callback(ProgressCallback)
+        trainer.remove_callback(PrinterCallback)
     t0 = time.perf_counter()
     try:
         with frozen_heap():  # the model, data and libraries stay out of the collector's full passes

@@ -12,7 +12,8 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from imhi.config import Strict, load_recipe
+from imhi.config import Strict, load_recipe, unknown_name
+from imhi.lengths import DEFAULT_MAX_POST_TOKENS, LongPosts, MaxPostTokens
 from imhi.models import ModelRef
 
 # SFTConfig fields imhi owns: the stage folder layout and resumability depend on them.
@@ -89,6 +90,8 @@ class TrainRecipe(Strict):
     system_prompt: str | None = Field(default=None,
                                       description="system message added when a pair has none")
     export_merged: bool = Field(default=False, description="save base+final adapter as a plain folder")
+    max_post_tokens: MaxPostTokens = DEFAULT_MAX_POST_TOKENS  # the base model's tokenizer counts
+    long_posts: LongPosts = "shorten"
     evaluation: EvalSpec = Field(default_factory=EvalSpec)
 
     @model_validator(mode="after")
@@ -121,3 +124,10 @@ class TrainRecipe(Strict):
 def load_train_recipe(path: str | Path, overrides: list[str] | None = None) -> TrainRecipe:
     """Load and validate a training recipe with ``key.sub=value`` overrides."""
     return load_recipe(path, TrainRecipe, overrides)
+
+
+def sft_problems(recipe: TrainRecipe, fields: frozenset[str]) -> list[tuple[str, str]]:
+    """``(recipe field, message)`` for every ``sft:`` key that is not a ``trl.SFTConfig`` field."""
+    known = sorted(fields)
+    return [(f"stages.{i}.sft.{key}", unknown_name("trl.SFTConfig field", key, known, show_known=False))
+            for i, stage in enumerate(recipe.stages) for key in stage.sft if key not in fields]

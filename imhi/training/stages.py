@@ -13,16 +13,17 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from imhi.config import Manifest
 from imhi.io import InputError, TooLittle, read_jsonl_tolerant, write_json
-from imhi.models import ModelRef
+from imhi.models import ModelRef, check_model_path
 from imhi.training import hf
-from imhi.training.data import check_stage_data, fit_to_length, stage_rows
-from imhi.training.recipe import DataSpec, TrainRecipe
+from imhi.training.data import check_stage_data, fit_to_length, limit_posts, stage_rows
+from imhi.training.recipe import DataSpec, TrainRecipe, sft_problems
 
 
 @dataclass
@@ -54,6 +55,9 @@ def config_hash(recipe: TrainRecipe, index: int) -> str:
 
     data = {"model": dump(recipe.model), "lora": dump(recipe.lora), "seed": recipe.seed,
             "system_prompt": recipe.system_prompt, "stages": [dump(s) for s in recipe.stages[: index + 1]]}
+    posts = recipe.model_dump(include={"max_post_tokens", "long_posts"}, exclude_defaults=True)
+    if posts:
+        data["posts"] = posts
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -111,9 +115,24 @@ def _build_model(recipe: TrainRecipe, index: int, base: ModelRef, adapter: str |
     return hf.load_adapter(model, adapter, trainable=True)
 
 
+def check_inputs(recipe: TrainRecipe, where: str | Path = "recipe") -> None:
+    """Fail in one line before any model loads: the base model, stage adapters, ``sft:`` keys
+    (``where``: the recipe file, named in the message)."""
+    check_model_path(recipe.model.path, "model.path", recipe.model.gguf_file)
+    for i, stage in enumerate(recipe.stages):
+        if stage.adapter and not (Path(stage.adapter) / "adapter_config.json").is_file():
+            raise InputError(stage.adapter, "not an adapter folder (no adapter_config.json)",
+                             field=f"stages.{i}.adapter")
+    fields, _ = hf.sft_fields()
+    problems = sft_problems(recipe, fields) if fields else []
+    if problems:
+        raise InputError(where, problems[0][1], field=problems[0][0])
+
+
 def run_stage(recipe: TrainRecipe, index: int, prev: StageResult | None, resume: bool = False,
-              callbacks: list[Any] | None = None) -> StageResult:
-    """Train stage ``index`` (0-based) unless it already finished; return its result."""
+              callbacks: list[Any] | None = None, progress: Callable[[str], None] | None = None) -> StageResult:
+    """Train stage ``index`` (0-based) unless it already finished; return its result (``progress``:
+    where a line per Trainer log goes)."""
     done = finished(recipe, index)
     if done is not None:
         return done
@@ -133,12 +152,19 @@ def run_stage(recipe: TrainRecipe, index: int, prev: StageResult | None, resume:
         base, adapter = _merged_base(recipe, index, base, adapter), None
     args = hf.sft_args(spec.sft, folder / "checkpoints", recipe.seed)
     tok = hf.tokenizer(recipe.model)
+    rows, over_limit, rejected = limit_posts(rows, tok, recipe.max_post_tokens, recipe.long_posts)
+    if not rows:
+        raise InputError(f"stage {index + 1}", f"every row's post is over max_post_tokens={recipe.max_post_tokens}"
+                         " (long_posts: reject)", field="max_post_tokens")
     rows, shortened = fit_to_length(rows, tok, getattr(args, "max_length", None))
     model = _build_model(recipe, index, base, adapter, bool(args.gradient_checkpointing))
-    trainer, metrics = hf.train(model, tok, rows, args, folder / "log.jsonl", resume_from, callbacks)
+    name = recipe.stage_name(index)
+    report = (lambda line: progress(f"  {name}: {line}")) if progress else None
+    trainer, metrics = hf.train(model, tok, rows, args, folder / "log.jsonl", resume_from, callbacks, report)
     out = hf.save_adapter(trainer, folder / "adapter")
     metrics.update({**hf.trainable_counts(model), **hf.world(), "train_rows": len(rows),
-                    "posts_shortened": shortened,
+                    "posts_shortened": shortened, "posts_over_max_post_tokens": {
+                        "max_post_tokens": recipe.max_post_tokens, "shortened": over_limit, "rejected": rejected},
                     "start": spec.start, "resumed_from": Path(resume_from).name if resume_from else None})
     result = StageResult(index, recipe.stage_name(index), folder, base, out, tasks, metrics)
     if hf.is_main():
