@@ -29,12 +29,12 @@ class _State:
     buffer: logging.handlers.MemoryHandler | None = None
     file: logging.FileHandler | None = None
     folder: Path | None = None
-    records = 0
+    records: dict[Path | None, int] = {}  # log folder (None: not known yet) → records written there
 
 
 class _Count(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        _State.records += 1
+        _State.records[_State.folder] = _State.records.get(_State.folder, 0) + 1
         return True
 
 
@@ -54,7 +54,7 @@ def setup(verbose: bool = False) -> None:
     root.setLevel(logging.INFO)
     _State.buffer = logging.handlers.MemoryHandler(capacity=100_000, flushLevel=logging.CRITICAL + 1)
     _State.buffer.addFilter(_Count())
-    _State.file, _State.folder, _State.records = None, None, 0
+    _State.file, _State.folder, _State.records = None, None, {}
     handlers: list[logging.Handler] = [_State.buffer]
     if verbose:
         handlers.append(logging.StreamHandler(sys.stderr))
@@ -87,7 +87,10 @@ def log_to(run_dir: str | Path) -> None:
         _State.file.close()
     _State.buffer.setTarget(handler)
     _State.buffer.capacity = 1  # from now on every record is passed on as it comes
+    held = _State.records.pop(_State.folder, 0) if _State.file is None else 0  # records before any run
     _State.file, _State.folder = handler, folder
+    if held:
+        _State.records[folder] = _State.records.get(folder, 0) + held
 
 
 def adopt_library_logs() -> None:
@@ -114,7 +117,15 @@ def verbose() -> bool:
 
 def summary() -> str | None:
     """One line on where the third-party messages went, when there were any and they were hidden."""
-    if _State.verbose or not _State.records:
+    if _State.verbose or not any(_State.records.values()):
         return None
-    where = _State.folder / LOG_NAME if _State.folder else "nowhere (no run folder)"
-    return f"{_State.records} third-party warnings and log lines went to {where} (imhi -v shows them)"
+    places = [f"{_shown(folder / LOG_NAME) if folder else 'nowhere (no run folder)'} ({n})"
+              for folder, n in _State.records.items() if n]
+    return f"third-party warnings and log lines went to {', '.join(places)}; imhi -v shows them"
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

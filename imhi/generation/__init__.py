@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import model_validator
+from rich import get_console
 from rich.progress import Progress
 
 from imhi.config import Strict
@@ -261,7 +262,8 @@ class LocalGenerator:
         order = self.order(prompts, cfg.sort_by_length)
         stats = GenStats()
         bs = max(cfg.batch_size, 1)
-        with Progress(transient=True) as bar:
+        bar_console = get_console()
+        with Progress(transient=True, disable=not bar_console.is_terminal) as bar:  # nothing in a log
             task = bar.add_task("generate", total=len(rows))
             for start in range(0, len(order), bs):
                 idx = order[start:start + bs]
