@@ -185,11 +185,19 @@ def register(app: typer.Typer) -> None:
     @app.command("train-extractor")
     def train_extractor_cmd(recipe: Annotated[Path, typer.Argument(help="e.g. evaluate/extractor.yaml")],
                             overrides: Annotated[list[str] | None, typer.Argument()] = None) -> None:
-        """Fine-tune an encoder on explanation → label pairs, one classifier per task."""
+        """Fine-tune an encoder on explanation → label pairs, one classifier per task; warn about
+        tasks whose validation or test accuracy ends below the recipe's `warn_below`."""
+        from rich.markup import escape
+
         cfg = load(recipe, ExtractorConfig, overrides)
         report = train_extractor(cfg)
+        cols = ["train_n", "val_n", "val_accuracy", "batch_size", "steps", "epochs", "wall_s"]
+        out.print(table(f"extractor training ({cfg.out})", ["task", *cols],
+                        [[t, *(f.get(c) for c in cols)] for t, f in report["tasks"].items()]))
         rows = [[f, t, v["n"], v["accuracy"]] for f, per in report["eval"].items() for t, v in per.items()]
         out.print(table(f"extractor accuracy ({cfg.out})", ["file", "task", "n", "accuracy"], rows))
+        for line in report["warnings"]:
+            out.print(f"[yellow]warning: {escape(line)}[/]")
 
     @app.command("compare")
     def compare_cmd(runs: Annotated[list[str], typer.Argument(help="NAME=FOLDER or FOLDER with scores.json")],
