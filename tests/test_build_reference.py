@@ -156,3 +156,12 @@ def test_data_inspect_prints_contradicting_rows(tmp_path: Path, cli) -> None:
     assert code == 0, err
     assert "explanations that contradict their label: 1 (dr 1/3)" in out
     assert "c.jsonl row 2: label 'yes', rules: 'no'" in " ".join(out.split())
+
+
+def test_on_fail_flag_is_refused_for_a_teacher_build() -> None:
+    from imhi.config import load_recipe
+    from imhi.io import InputError
+    from imhi.synthesis.recipe import BuildRecipe
+
+    with pytest.raises(InputError, match="on_fail: flag applies to mode: reference"):
+        load_recipe(REPO / "build_dataset" / "demo.yaml", BuildRecipe, ["filters.on_fail=flag"])

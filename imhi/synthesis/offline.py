@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from imhi.config import Manifest
-from imhi.io import InputError, write_jsonl, write_text
+from imhi.io import write_jsonl, write_text
 from imhi.judges import Judge, make_judges
 from imhi.schema import InstructionPair, Post
 from imhi.synthesis.dataset import (
@@ -75,8 +75,6 @@ def run_reference(recipe: BuildRecipe, base_dir: Path, run_dir: Path | None = No
 def _screen_all(recipe: BuildRecipe, posts: list[Post], judges: list[Judge],
                 ) -> tuple[dict[str, list[str]], list[dict[str, Any]], list[TaskStats]]:
     """Filter and judge each task's explanations; (post id → reasons, rejection rows, stats)."""
-    if recipe.filters.on_fail == "flag" and recipe.mode == "teacher":
-        raise InputError("recipe", "on_fail: flag applies to mode: reference", field="filters.on_fail")
     flags: dict[str, list[str]] = {}
     rejected: list[dict[str, Any]] = []
     stats: list[TaskStats] = []

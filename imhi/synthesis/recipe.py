@@ -71,4 +71,6 @@ class BuildRecipe(Strict):
     def _teacher_mode(self) -> BuildRecipe:
         if self.mode == "teacher" and self.teacher is None:
             raise ValueError("mode 'teacher' needs a 'teacher:' section (kind, model, ...)")
+        if self.mode == "teacher" and self.filters.on_fail == "flag":
+            raise ValueError("filters.on_fail: flag applies to mode: reference (a teacher build drops and regenerates)")
         return self

@@ -7,7 +7,7 @@ Reads and writes nothing; the judges it is given may call a cached teacher.
 
 from __future__ import annotations
 
-from imhi.judges import Judge
+from imhi.judges import Judge, contradicts
 from imhi.schema import Post
 from imhi.synthesis.filters import (
     Candidate,
@@ -30,7 +30,7 @@ def judge(judges: list[Judge], task: TaskSpec, cands: list[Candidate], stats: Ta
     for j in judges:
         for c, v in zip(cands, j.read(task, [c.explanation for c in cands]), strict=True):
             c.verdicts[j.name] = v
-            stats.judged(j.name, v, contradicts=v is not None and j.name in contradicting(c))
+            stats.judged(j.name, v, contradicts=contradicts(task, v, c.gold))
 
 
 def reference_candidate(task: TaskSpec, post: Post) -> Candidate:
@@ -74,5 +74,7 @@ def contradictions(posts: list[Post], judges: list[Judge], prompts_dir: str | No
         mine = [p for p in posts if p.task == name and (p.explanation or "").strip()]
         cands = [reference_candidate(task, p) for p in mine]
         judge(judges, task, cands, TaskStats(task=name))
-        out += [(p, c, contradicting(c)) for p, c in zip(mine, cands, strict=True) if contradicting(c)]
+        for p, c in zip(mine, cands, strict=True):
+            if names := contradicting(c):
+                out.append((p, c, names))
     return out
