@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.metadata
+import json
 import platform
 import sys
 import time
@@ -165,9 +166,12 @@ class Manifest:
         self.timings[name] = round(self.timings.get(name, 0.0) + seconds, 3)
 
     def write(self) -> Path:
-        """Write manifest.json into the run folder and return its path."""
+        """Write manifest.json into the run folder and return its path. A rerun keeps the earlier
+        runs' timings and counts: ``history`` lists every run of this folder, oldest first."""
         self.timings["total"] = round(time.perf_counter() - self._t0, 3)
         path = self.run_dir / "manifest.json"
+        this = {"started": self._started, "command": " ".join(sys.argv), "counts": self.counts,
+                "timings_s": self.timings}
         write_json(path, {
             "stage": self.stage,
             "started": self._started,
@@ -179,5 +183,21 @@ class Manifest:
             "timings_s": self.timings,
             "packages": package_versions(),
             "platform": platform.platform(),
+            "history": [*_history(path), this],
         })
         return path
+
+
+def _history(path: Path) -> list[dict[str, Any]]:
+    """The runs recorded in an earlier ``manifest.json`` (one without history counts as one run)."""
+    if not path.is_file():
+        return []
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return []
+    if not isinstance(old, dict):
+        return []
+    if isinstance(old.get("history"), list):
+        return old["history"]
+    return [{k: old.get(k) for k in ("started", "command", "counts", "timings_s")}]

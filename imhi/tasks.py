@@ -49,6 +49,21 @@ class Example(Strict):
     explanation: str
 
 
+class TemplateSpec(Strict):
+    """An evaluation prompt template, or the fields of one that a task or recipe overrides
+    (``prompts/<task>/templates.yaml`` maps template names to these; see :mod:`imhi.prompting.eval`).
+    Text fields are ``str.format`` templates: ``{text}``, ``{question}``, ``{description}``,
+    ``{instruction}``, ``{labels}``, ``{sentences}``; literal braces are doubled."""
+
+    format: str | None = Field(default=None, description="answer format: json | sentence | free")
+    query: str | None = Field(default=None, description="the user message around the post")
+    instruction: str | None = Field(default=None, description="how to answer (the {instruction} slot)")
+    system_prompt: str | None = Field(default=None, description="replaces the task's; '' sends none")
+    shots: int | None = Field(default=None, ge=0, description="examples from examples.yaml, as chat turns")
+    strict_steps: list[str] | None = Field(default=None, description="extraction steps of the strict "
+                                           "reading (default: the format's)")
+
+
 class TaskSpec(Strict):
     """A classification task with an explanation (see module docstring)."""
 
@@ -69,6 +84,8 @@ class TaskSpec(Strict):
     system_prompt: str = ""
     label_set_note: str = ""
     examples: list[Example] = Field(default_factory=list)
+    templates: dict[str, TemplateSpec] = Field(default_factory=dict, description="evaluation prompt "
+                                               "templates of this task (from templates.yaml)")
 
     @model_validator(mode="after")
     def _check(self) -> TaskSpec:
@@ -252,19 +269,28 @@ def task_names(root: str | Path | None = None) -> list[str]:
 
 def load_task(name: str, root: str | Path | None = None) -> TaskSpec:
     """Load and validate ``<root>/<name>/task.yaml`` and its ``examples.yaml``."""
-    return _load_task_cached(name, str(prompts_root(root)))
+    base = prompts_root(root)
+    return _load_task_cached(name, str(base), _stamp(base / name))
+
+
+def _stamp(folder: Path) -> tuple[tuple[int, int], ...]:
+    """Size and modification time of a task's files: an edited file is read again."""
+    files = [folder / f"{n}.yaml" for n in ("task", "examples", "templates")]
+    return tuple((s.st_mtime_ns, s.st_size) if f.is_file() and (s := f.stat()) else (0, 0) for f in files)
 
 
 @cache
-def _load_task_cached(name: str, root: str) -> TaskSpec:
+def _load_task_cached(name: str, root: str, stamp: tuple[tuple[int, int], ...] = ()) -> TaskSpec:
     folder = Path(root) / name
     path = folder / "task.yaml"
     if not path.is_file():
         known = ", ".join(task_names(root)) or "none"
-        raise InputError(path, f"unknown task '{name}' (known tasks: {known})")
+        raise InputError(path, f"unknown task '{name}' (known tasks: {known}); tasks are read from {root}, "
+                         "set by a recipe's `prompts:`, `--prompts` or the IMHI_PROMPTS variable")
     data = load_yaml(path)
-    if isinstance(data, dict) and (folder / "examples.yaml").is_file():
-        data = {**data, "examples": load_yaml(folder / "examples.yaml") or []}
+    for key in ("examples", "templates"):
+        if isinstance(data, dict) and (folder / f"{key}.yaml").is_file():
+            data = {**data, key: load_yaml(folder / f"{key}.yaml") or ([] if key == "examples" else {})}
     task = validate_data(data, TaskSpec, path)
     if task.name != name:
         raise InputError(path, f"name '{task.name}' must equal the folder name '{name}'",

@@ -121,7 +121,10 @@ def run_eval(recipe: EvalRecipe, recipe_dir: Path | None = None) -> dict[str, di
         folder = run / _slug(name)
         t0 = time.perf_counter()
         path = folder / "generations.jsonl"
-        shortened = run_generation(cfg, tests, path).extra.get("posts_shortened", 0)
+        extra = run_generation(cfg, tests, path).extra
+        shortened = extra.get("posts_shortened", 0)
+        for key in ("reused", "regenerated"):
+            manifest.counts.setdefault(f"answers_{key}", {})[name] = extra.get(key, 0)
         if shortened:
             out.print(f"[yellow]{name}: {shortened} posts over max_post_tokens={cfg.max_post_tokens} were "
                       "shortened in their query[/]")

@@ -1,15 +1,22 @@
 """Score a generations file: extract labels, compute metrics, write scores and a report.
 
-Reads ``generations.jsonl`` (rows {id, task, query, label, answer, prediction, model});
+Reads ``generations.jsonl`` (rows {id, task, query, label, answer, prediction, model}, and
+``prompt``, ``template``, ``strict_steps`` where the test row had them);
 writes into ``out_dir``: ``predictions.jsonl`` (each row with its extracted label and
-``parse_status``: the step that read it, or ``unparsed``), ``scores.json``,
+``parse_status``: the step that read it, or ``unparsed``; ``pred_label_lenient`` and
+``parse_status_lenient`` the same under the lenient reading), ``scores.json``,
 ``report.md`` and plots (see :mod:`.report`).
+
+Two readings of every answer: the strict one (what the benchmark counts: the row's template's
+``strict_steps``, else ``metrics.steps``) gives the task's metrics; the lenient one (the full
+extraction ladder, ``metrics.lenient_steps``) is scored beside it under ``scores[task]["lenient"]``.
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +28,21 @@ from imhi.evaluation.metrics import METRICS, score_task
 from imhi.evaluation.report import load_scores, write_report
 from imhi.evaluation.textscore import BartScoreConfig, BertScoreConfig, bartscore, bertscore
 from imhi.io import InputError, read_jsonl, sha256_text, write_json, write_jsonl
-from imhi.judges.extract import DEFAULT_STEPS, EXTRACTORS, extract_many
+from imhi.judges.extract import DEFAULT_STEPS, EXTRACTORS, Classify, extract_many
 from imhi.tasks import TaskSpec, load_task, split_reasoning
 
 REQUIRED = ("id", "task", "prediction")
+LADDER = ("json", "template", "alias")  # the lenient reading (the classifier joins where one is given)
+LENIENT = ("accuracy", "weighted_f1", "macro_f1", "unparsed_rate")  # metrics of the lenient reading
 
 
 class MetricsConfig(Strict):
     """How generations are scored."""
 
-    steps: list[str] = Field(default_factory=lambda: list(DEFAULT_STEPS))
+    steps: list[str] = Field(default_factory=lambda: list(DEFAULT_STEPS), description="strict reading of rows "
+                             "without a prompt template (a template's rows use its strict_steps)")
+    lenient_steps: list[str] | None = Field(default=None, description="the lenient reading (default: json, "
+                                            "template, alias, and classifier where `classifier` is set)")
     classifier: str | None = Field(default=None, description="folder from `imhi train-extractor`")
     metrics: list[str] = Field(default_factory=lambda: list(METRICS))
     n_boot: int = 1000
@@ -61,8 +73,15 @@ def read_generations(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def lenient_steps(cfg: MetricsConfig) -> list[str]:
+    """The steps of the lenient reading."""
+    if cfg.lenient_steps is not None:
+        return list(cfg.lenient_steps)
+    return [*LADDER, "classifier"] if cfg.classifier else list(LADDER)
+
+
 def _check_cfg(cfg: MetricsConfig) -> None:
-    for step in cfg.steps:
+    for step in [*cfg.steps, *(cfg.lenient_steps or [])]:
         if step not in EXTRACTORS and step != "classifier":
             raise InputError("metrics.steps", f"unknown extraction step '{step}' "
                              f"(known: {', '.join([*EXTRACTORS, 'classifier'])})")
@@ -80,14 +99,26 @@ def extract_rows(rows: list[dict[str, Any]], gen_path: Path, cfg: MetricsConfig)
         task = tasks[row["task"]]
         row["label"] = task.check_label(row["label"], where=gen_path, row=row["_row"])
     classify = None
-    if "classifier" in cfg.steps and cfg.classifier:
+    if "classifier" in [*cfg.steps, *lenient_steps(cfg)] and cfg.classifier:
         from imhi.judges.classifier import ExtractorClassifier
 
         classify = ExtractorClassifier(Path(cfg.classifier)).predict
-    found = extract_many([(tasks[r["task"]], r["prediction"]) for r in rows], cfg.steps, classify)
-    for row, ex in zip(rows, found, strict=True):
-        row["pred_label"], row["parse_status"] = ex.label, ex.step
+    _read(rows, tasks, lambda r: r.get("strict_steps") or cfg.steps, "", classify)
+    _read(rows, tasks, lambda r: lenient_steps(cfg), "_lenient", classify)
     return tasks
+
+
+def _read(rows: list[dict[str, Any]], tasks: dict[str, TaskSpec], steps_of: Callable[[dict[str, Any]], list[str]],
+          suffix: str,
+          classify: Classify | None) -> None:
+    """Set ``pred_label<suffix>`` and ``parse_status<suffix>`` of each row, read by its steps."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        groups[tuple(steps_of(row))].append(row)
+    for steps, group in groups.items():
+        found = extract_many([(tasks[r["task"]], r["prediction"]) for r in group], steps, classify)
+        for row, ex in zip(group, found, strict=True):
+            row["pred_label" + suffix], row["parse_status" + suffix] = ex.label, ex.step
 
 
 def _explanations(rows: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
@@ -126,6 +157,11 @@ def compute_scores(rows: list[dict[str, Any]], tasks: dict[str, TaskSpec], cfg: 
         scores[name] = score_task([r["label"] for r in group], [r["pred_label"] for r in group],
                                   t.label_names, t.multi_label, cfg.metrics, cfg.n_boot, cfg.seed)
         scores[name]["model"] = group[0].get("model")
+        lenient = score_task([r["label"] for r in group], [r["pred_label_lenient"] for r in group],
+                             t.label_names, t.multi_label, [m for m in cfg.metrics if m in LENIENT], 0, cfg.seed)
+        scores[name]["lenient"] = {k: lenient[k] for k in LENIENT if k in lenient}
+        if group[0].get("template"):
+            scores[name]["template"] = group[0]["template"]
     if cfg.pool_groups:
         scores.update(_group_scores(by_task, tasks, cfg))
     for task, values in explanation_scores(rows, cfg).items():

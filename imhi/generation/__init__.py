@@ -1,9 +1,12 @@
 """Generation: a model (+ adapter) or an OpenAI-compatible endpoint answers every query.
 
 Reads an instruction-pair JSONL file (``imhi build`` output: id, task, query, answer,
-label, messages); writes ``generations.jsonl`` with one row per pair:
-``{id, task, query, label, answer, prediction, model}``. The output is appended row by
-row, so an interrupted run keeps its rows and a rerun skips ids already written. Beside it,
+label, messages; an eval test row may carry ``prompt``, its rendered chat messages); writes
+``generations.jsonl`` with one row per pair:
+``{id, task, query, label, answer, prediction, model, prompt, request_key}`` (``prompt``: the
+messages sent; ``template`` and ``strict_steps`` passed through). The output is appended row by
+row, so an interrupted run keeps its rows and a rerun skips rows already answered for the same
+request (:mod:`.reuse`: a changed prompt or decoding setting answers that row again). Beside it,
 ``<stem>.model.json`` fingerprints the model that wrote them (base, quantisation, adapter
 file hashes, endpoint): when the model changed (a retrained adapter), the old answers are
 moved to ``<stem>.stale-N.jsonl`` and every row is answered again, never mixed.
@@ -25,12 +28,14 @@ from rich import get_console
 from rich.progress import Progress
 
 from imhi.config import Strict
+from imhi.generation.reuse import request_key, retire_changed, stale_path
 from imhi.io import InputError, append_jsonl, read_jsonl, read_jsonl_tolerant, sha256_file
 from imhi.lengths import DEFAULT_MAX_POST_TOKENS, MaxPostTokens, apply_limit
 from imhi.models import ModelRef, check_model_path, load_causal_lm, load_tokenizer
 from imhi.teacher import TeacherConfig, make_teacher
 
 REQUIRED = ("id", "task", "query")
+PASSED = ("template", "strict_steps")  # test-row fields copied into each answer row
 
 
 class GenerationConfig(Strict):
@@ -101,7 +106,14 @@ def read_pairs(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
 
 
 def chat_messages(row: dict[str, Any], system_prompt: str | None) -> list[dict[str, str]]:
-    """The prompt messages of a pair: its system message (or the override) and the query."""
+    """The prompt messages of a pair: its rendered ``prompt`` (an eval test row), else its system
+    message and the query; ``system_prompt`` replaces the system message."""
+    if isinstance(row.get("prompt"), list) and row["prompt"]:
+        turns = [m for m in row["prompt"] if m.get("role") != "system"]
+        head = [m for m in row["prompt"] if m.get("role") == "system"][:1]
+        if system_prompt is not None:
+            head = [{"role": "system", "content": system_prompt}] if system_prompt else []
+        return [*head, *turns]
     system = system_prompt
     if system is None:
         system = next((m["content"] for m in row.get("messages", []) if m.get("role") == "system"), None)
@@ -126,9 +138,7 @@ def _retire_stale(cfg: GenerationConfig, out_path: Path) -> None:
     meta = out_path.with_name(out_path.stem + ".model.json")
     now = model_fingerprint(cfg)
     if out_path.is_file() and meta.is_file() and json.loads(meta.read_text(encoding="utf-8")) != now:
-        n = 1
-        while (stale := out_path.with_name(f"{out_path.stem}.stale-{n}.jsonl")).exists():
-            n += 1
+        stale = stale_path(out_path)
         out_path.rename(stale)
         print(f"{out_path}: the model or adapter changed since these answers were written; "
               f"they were moved to {stale.name} and every row is answered again", file=sys.stderr)
@@ -151,9 +161,12 @@ def run_generation(cfg: GenerationConfig, pairs_path: Path, out_path: Path) -> G
     """:func:`generate_file` returning its counters (rows, new tokens, seconds)."""
     pairs = read_pairs(pairs_path, cfg.limit)
     _retire_stale(cfg, out_path)
+    fingerprint, settings = model_fingerprint(cfg), decoding(cfg)
+    keys = {p["id"]: request_key(chat_messages(p, cfg.system_prompt), fingerprint, settings) for p in pairs}
+    reused, regenerated = retire_changed(out_path, keys)
     done = {r.get("id") for r in read_jsonl_tolerant(out_path)}
     todo = [p for p in pairs if p["id"] not in done]
-    stats = GenStats()
+    stats = GenStats(extra={"reused": reused, "regenerated": regenerated})
     if not todo:
         return stats
     name = cfg.model_name()
@@ -161,7 +174,9 @@ def run_generation(cfg: GenerationConfig, pairs_path: Path, out_path: Path) -> G
     def write(row: dict[str, Any], text: str) -> None:
         append_jsonl(out_path, {"id": row["id"], "task": row["task"], "query": row["query"],
                                 "label": row.get("label"), "answer": row.get("answer"),
-                                "prediction": text, "model": name})
+                                "prediction": text, "model": name,
+                                **{k: row[k] for k in PASSED if k in row},
+                                "prompt": chat_messages(row, cfg.system_prompt), "request_key": keys[row["id"]]})
 
     t0 = time.perf_counter()
     if cfg.model is not None:
@@ -172,8 +187,16 @@ def run_generation(cfg: GenerationConfig, pairs_path: Path, out_path: Path) -> G
         todo, shortened = limit_queries(todo, cfg.max_post_tokens, None)
         stats = _endpoint_run(cfg, todo, out_path, write)
     stats.seconds = time.perf_counter() - t0
-    stats.extra["posts_shortened"] = shortened
+    stats.extra.update(posts_shortened=shortened, reused=reused, regenerated=regenerated)
     return stats
+
+
+def decoding(cfg: GenerationConfig) -> dict[str, Any]:
+    """The settings that shape an answer besides the prompt and the model (part of its key)."""
+    out: dict[str, Any] = {"max_new_tokens": cfg.max_new_tokens, "max_post_tokens": cfg.max_post_tokens}
+    if cfg.endpoint is not None:
+        out["endpoint"] = {k: v for k, v in cfg.endpoint.params().items() if k != "max_tokens"}
+    return out
 
 
 def limit_queries(rows: list[dict[str, Any]], max_tokens: int | None,
@@ -188,6 +211,9 @@ def limit_queries(rows: list[dict[str, Any]], max_tokens: int | None,
             short, why = apply_limit(text, max_tokens, "shorten", tok)
             if why is not None and short is not None:
                 row, shortened = {**row, "query": row["query"].replace(text, short, 1)}, shortened + 1
+                if isinstance(row.get("prompt"), list) and row["prompt"]:
+                    last = {**row["prompt"][-1], "content": row["prompt"][-1]["content"].replace(text, short, 1)}
+                    row["prompt"] = [*row["prompt"][:-1], last]
         out.append(row)
     return out, shortened
 
