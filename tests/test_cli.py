@@ -162,3 +162,83 @@ def test_check_without_trl_says_what_it_skipped(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "skipped: train recipes' sft: keys not checked against trl.SFTConfig: trl is not installed" in \
         proc.stderr.replace("\n", " ")
+
+
+# Issue 17 item 5: `imhi check` says what it checked; empty or missing folders are errors; eval
+# recipes are checked against the tasks and their test files (no model loaded).
+
+def _eval_recipes(tmp_path: Path, csv_text: str, **test_set: object) -> Path:
+    from imhi.io import dump_yaml
+
+    root = tmp_path / "recipes"
+    (root / "evaluate").mkdir(parents=True)
+    (tmp_path / "si.csv").write_text(csv_text, encoding="utf-8")
+    ts = {"name": "si", "path": "../../si.csv", "format": "labelled_csv", "tasks": ["safety_si_binary"], **test_set}
+    (root / "evaluate" / "e.yaml").write_text(dump_yaml({
+        "name": "e", "data_dir": ".", "test_sets": [ts],
+        "models": [{"name": "m", "model": {"path": "/no/such/model"}}]}), encoding="utf-8")
+    return root
+
+
+GOOD_CSV = "Safety type,statement\npassive_si,I would rather not wake up.\nclearly_happy,Sunny and glad.\n"
+
+
+def test_check_names_the_folders_it_checked(tmp_path: Path, cli) -> None:
+    prompts = _prompts_copy(tmp_path, "safety_si_binary")
+    root = _eval_recipes(tmp_path, GOOD_CSV)
+    code, out, err = cli("check", "--prompts", str(prompts), "--recipes", str(root))
+    assert code == 0, err  # the model path is not looked at: check loads no model
+    flat = " ".join(out.split())
+    assert f"prompts: {prompts.resolve()} (1 tasks)" in flat
+    assert f"recipes: {root.resolve()} (build_dataset/ 0, train/ 0, evaluate/ 1)" in flat
+
+
+def test_check_refuses_a_missing_or_empty_prompts_folder(tmp_path: Path, cli) -> None:
+    root = _recipes_copy(tmp_path)
+    code, out, err = cli("check", "--prompts", str(tmp_path / "nonexistent"), "--recipes", str(root))
+    assert code == 2 and "✓" not in out and len(err.strip().splitlines()) == 1
+    assert "nonexistent: prompts folder not found; set it with --prompts, IMHI_PROMPTS" in err
+    (tmp_path / "empty").mkdir()
+    code, out, err = cli("check", "--prompts", str(tmp_path / "empty"), "--recipes", str(root))
+    assert code == 2 and "✓" not in out and "no task folders" in err
+
+
+def test_check_refuses_a_missing_or_empty_recipes_folder(tmp_path: Path, cli) -> None:
+    prompts = _prompts_copy(tmp_path)
+    code, out, err = cli("check", "--prompts", str(prompts), "--recipes", str(tmp_path / "nowhere"))
+    assert code == 2 and "✓" not in out and "nowhere: recipes folder not found" in err
+    (tmp_path / "bare" / "evaluate").mkdir(parents=True)
+    code, out, err = cli("check", "--prompts", str(prompts), "--recipes", str(tmp_path / "bare"))
+    assert code == 2 and "✓" not in out and "no recipe files in build_dataset/, train/, evaluate/" in err
+
+
+def test_check_finds_an_eval_recipes_unknown_task(tmp_path: Path, cli) -> None:
+    prompts = _prompts_copy(tmp_path, "safety_si_binary")
+    root = _eval_recipes(tmp_path, GOOD_CSV, tasks=["safety_si_binray"])
+    code, _, err = cli("check", "--prompts", str(prompts), "--recipes", str(root))
+    flat = " ".join(err.split())
+    assert code == 1 and "e.yaml, test_sets.0 (si)" in flat and "unknown task 'safety_si_binray'" in flat
+    assert "set by a recipe's `prompts:`, `--prompts` or the IMHI_PROMPTS variable" in flat
+
+
+def test_check_finds_a_missing_label_column(tmp_path: Path, cli) -> None:
+    prompts = _prompts_copy(tmp_path, "safety_si_binary")
+    root = _eval_recipes(tmp_path, GOOD_CSV, label_column="Safety level")
+    code, _, err = cli("check", "--prompts", str(prompts), "--recipes", str(root))
+    flat = " ".join(err.split())
+    assert code == 1 and "si.csv, field 'Safety level': missing column (columns: Safety type, statement)" in flat
+
+
+def test_check_finds_an_unknown_label_in_the_file(tmp_path: Path, cli) -> None:
+    prompts = _prompts_copy(tmp_path, "safety_si_binary")
+    root = _eval_recipes(tmp_path, GOOD_CSV + "very_sad,Grey week.\n")
+    code, _, err = cli("check", "--prompts", str(prompts), "--recipes", str(root))
+    flat = " ".join(err.split())
+    assert code == 1 and "si.csv, row 3, field 'Safety type': unknown label 'very_sad'" in flat
+
+
+def test_check_finds_an_unknown_prompt_template(tmp_path: Path, cli) -> None:
+    prompts = _prompts_copy(tmp_path, "safety_si_binary")
+    root = _eval_recipes(tmp_path, GOOD_CSV, prompt={"template": "sentense"})
+    code, _, err = cli("check", "--prompts", str(prompts), "--recipes", str(root))
+    assert code == 1 and "did you mean 'sentence'?" in " ".join(err.split())

@@ -142,7 +142,8 @@ def test_templates_shots_and_overrides(tmp_path: Path) -> None:
         "bench:\n  format: json\n  query: '{text} => {instruction}'\n  instruction: 'JSON {{\"label\": ...}}'\n",
         encoding="utf-8")
     task = load_task("safety_si10", str(prompts))
-    assert render(task, resolve(task, PromptChoice(template="bench")), "hi")[-1]["content"] == 'hi => JSON {"label": ...}'
+    bench = render(task, resolve(task, PromptChoice(template="bench")), "hi")
+    assert bench[-1]["content"] == 'hi => JSON {"label": ...}'
     with pytest.raises(InputError, match=r"unknown prompt template \(task safety_si10\) 'sentense'.*did you mean "
                                          r"'sentence'\?"):
         resolve(task, PromptChoice(template="sentense"))

@@ -53,7 +53,7 @@ def test_generate_resumes_and_writes_contract_columns(tmp_path: Path, tiny_llama
     assert stats.rows == 2  # only the two missing ids were generated
     rows = list(read_jsonl(out))
     assert sorted(r["id"] for r in rows) == ["p0", "p1", "p2", "p3"]
-    assert set(rows[0]) == {"id", "task", "query", "label", "answer", "prediction", "model"}
+    assert set(rows[0]) == {"id", "task", "query", "label", "answer", "prediction", "model", "prompt", "request_key"}
     assert all(isinstance(r["prediction"], str) for r in rows)
     assert run_generation(cfg, pairs, out).rows == 0
 
