@@ -141,6 +141,7 @@ class Manifest:
         self.timings: dict[str, float] = {}
         self._t0 = time.perf_counter()
         self._started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        self._earlier: list[dict[str, Any]] | None = None  # runs of this folder before this one
 
     def add_input(self, path: str | Path, rows: int | None = None) -> None:
         """Record an input file with its sha256 (a folder is recorded by path only)."""
@@ -167,7 +168,8 @@ class Manifest:
 
     def write(self) -> Path:
         """Write manifest.json into the run folder and return its path. A rerun keeps the earlier
-        runs' timings and counts: ``history`` lists every run of this folder, oldest first."""
+        runs' timings and counts: ``history`` lists every run of this folder, oldest first, this
+        one last."""
         self.timings["total"] = round(time.perf_counter() - self._t0, 3)
         path = self.run_dir / "manifest.json"
         this = {"started": self._started, "command": " ".join(sys.argv), "counts": self.counts,
@@ -183,9 +185,15 @@ class Manifest:
             "timings_s": self.timings,
             "packages": package_versions(),
             "platform": platform.platform(),
-            "history": [*_history(path), this],
+            "history": [*self._earlier_runs(path), this],
         })
         return path
+
+    def _earlier_runs(self, path: Path) -> list[dict[str, Any]]:
+        """The history found at the first write (a run writing twice is listed once)."""
+        if self._earlier is None:
+            self._earlier = _history(path)
+        return self._earlier
 
 
 def _history(path: Path) -> list[dict[str, Any]]:

@@ -83,3 +83,20 @@ def test_manifest_records_inputs_outputs_versions(tmp_path: Path) -> None:
     assert data["outputs"]["out.txt"]["rows"] == 1
     assert data["config"] == {"k": 1} and data["timings_s"]["step"] == 0.5
     assert "pydantic" in data["packages"] and "python" in data["packages"]
+
+
+def test_manifest_keeps_the_history_of_reruns(tmp_path: Path) -> None:
+    """Issue 17 item 6: a rerun appends its timings and counts; a run writing twice is listed once."""
+    first = Manifest(tmp_path, "eval", {"a": 1})
+    first.counts["answers_regenerated"] = {"m": 0}
+    first.time("generate/m", 12.5)
+    first.write()
+    again = Manifest(tmp_path, "eval", {"a": 1})
+    again.counts["answers_regenerated"] = {"m": 3}
+    again.time("generate/m", 0.5)
+    again.write()
+    again.write()
+    data = json.loads((tmp_path / "manifest.json").read_text())
+    assert [h["counts"]["answers_regenerated"]["m"] for h in data["history"]] == [0, 3]
+    assert [h["timings_s"]["generate/m"] for h in data["history"]] == [12.5, 0.5]
+    assert data["timings_s"]["generate/m"] == 0.5  # the top level is the latest run

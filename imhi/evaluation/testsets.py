@@ -109,8 +109,8 @@ def read_test_set(ts: TestSet, prompts: str | None = None, base_dir: Path | None
 def _limit(rows: list[dict[str, Any]], limit: int | None, sample: str = "stratified",
            seed: int = 0) -> list[dict[str, Any]]:
     """``limit`` rows per task, in file order: the first ones, or a seeded sample stratified by label
-    (each label's share as in the file, largest remainders rounded up; a larger limit keeps every
-    row a smaller one drew)."""
+    (each label's share as in the file, largest remainders rounded up; each label's rows are drawn
+    in one seeded order, so a larger limit keeps the rows a smaller one drew, their answers reused)."""
     if limit is None:
         return rows
     by_task: dict[str, list[int]] = defaultdict(list)
