@@ -166,3 +166,20 @@ def test_limit_is_stratified_by_label_with_a_seed(tmp_path: Path) -> None:
     assert {r["id"] for r in got} <= larger  # a larger look adds rows, keeps the answered ones
     first = read_test_set(ts.model_copy(update={"sample": "first"}))
     assert [r["label"] for r in first] == ["clearly_happy"] * 6
+
+
+def test_a_task_asked_by_two_test_sets_is_scored_per_test_set(tmp_path: Path) -> None:
+    from imhi.evaluation.score import MetricsConfig, score_generations
+    from imhi.io import write_jsonl
+
+    rows = [{"id": f"{ts}-{i}", "task": "safety_si_binary", "label": "no suicidal ideation", "model": "m",
+             "test_set": ts, "template": tpl, "strict_steps": steps, "prediction": answer}
+            for ts, tpl, steps, answer in (("a", "json", ["json"], '{"label": "no"}'),
+                                           ("b", "sentence", ["template"], "No, this statement does not "
+                                            "express suicidal ideation."))
+            for i in range(3)]
+    write_jsonl(tmp_path / "g.jsonl", rows)
+    scores = score_generations(tmp_path / "g.jsonl", tmp_path / "o", MetricsConfig(n_boot=0, plots=False))
+    assert sorted(scores) == ["safety_si_binary@a", "safety_si_binary@b"]
+    assert scores["safety_si_binary@a"]["template"] == "json" and scores["safety_si_binary@b"]["accuracy"] == 1.0
+    assert scores["safety_si_binary@a"]["unparsed_rate"] == 0.0 and scores["safety_si_binary@a"]["n"] == 3

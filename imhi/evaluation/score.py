@@ -140,20 +140,22 @@ def explanation_scores(rows: list[dict[str, Any]], cfg: MetricsConfig) -> dict[s
         items = fn(hyps, refs, sub)["items"]["f1"]  # type: ignore[operator]
         per_task: dict[str, list[float]] = defaultdict(list)
         for row, value in zip(with_ref, items, strict=True):
-            per_task[row["task"]].append(value)
+            per_task[row.get("_group", row["task"])].append(value)
         for task, values in per_task.items():
             out[task][f"{key}_f1"] = sum(values) / len(values)
     return dict(out)
 
 
 def compute_scores(rows: list[dict[str, Any]], tasks: dict[str, TaskSpec], cfg: MetricsConfig) -> dict:
-    """Metrics per task and (when ``pool_groups``) per dataset group of several tasks."""
+    """Metrics per task and (when ``pool_groups``) per dataset group of several tasks. A task asked
+    by several test sets (other templates, say) is scored per test set: ``<task>@<test set>``."""
     by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in rows:
-        by_task[row["task"]].append(row)
+    for row, key in zip(rows, score_groups(rows), strict=True):
+        row["_group"] = key
+        by_task[key].append(row)
     scores: dict[str, Any] = {}
     for name, group in by_task.items():
-        t = tasks[name]
+        t = tasks[group[0]["task"]]
         scores[name] = score_task([r["label"] for r in group], [r["pred_label"] for r in group],
                                   t.label_names, t.multi_label, cfg.metrics, cfg.n_boot, cfg.seed)
         scores[name]["model"] = group[0].get("model")
@@ -173,12 +175,22 @@ def compute_scores(rows: list[dict[str, Any]], tasks: dict[str, TaskSpec], cfg: 
     return scores
 
 
+def score_groups(rows: list[dict[str, Any]]) -> list[str]:
+    """Each row's score key: its task, or ``<task>@<test set>`` where the rows ask that task through
+    several test sets."""
+    sets: dict[str, set[str | None]] = defaultdict(set)
+    for r in rows:
+        sets[r["task"]].add(r.get("test_set"))
+    return [f"{r['task']}@{r['test_set']}" if len(sets[r["task"]]) > 1 and r.get("test_set") else r["task"]
+            for r in rows]
+
+
 def _group_scores(by_task: dict[str, list[dict[str, Any]]], tasks: dict[str, TaskSpec],
                   cfg: MetricsConfig) -> dict[str, Any]:
     """Pool the tasks of a dataset (Irf aspects, MultiWD dimensions) sharing one label set."""
     groups: dict[str, list[str]] = defaultdict(list)
     for name in by_task:
-        if tasks[name].group and tasks[name].group != name:
+        if name in tasks and tasks[name].group and tasks[name].group != name:
             groups[tasks[name].group].append(name)
     out = {}
     for group, names in groups.items():
@@ -214,7 +226,7 @@ def score_generations(gen_path: Path, out_dir: Path, cfg: MetricsConfig | None =
     if done is not None:
         return done
     scores = compute_scores(rows, tasks, cfg)
-    write_jsonl(out_dir / "predictions.jsonl", ({k: v for k, v in r.items() if k != "_row"} for r in rows))
+    write_jsonl(out_dir / "predictions.jsonl", ({k: v for k, v in r.items() if not k.startswith("_")} for r in rows))
     write_json(out_dir / "scores.json", scores)
     write_report(scores, out_dir, title=f"Evaluation of {rows[0].get('model') or gen_path.name}",
                  plots=cfg.plots)

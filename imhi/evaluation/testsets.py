@@ -103,7 +103,7 @@ def read_test_set(ts: TestSet, prompts: str | None = None, base_dir: Path | None
     else:
         rows = read_reference_csv(path, tasks or load_tasks(None, prompts), ts.reference_column, ts.encoding)
         rows = [{**r, "id": f"{ts.name}-{r['id'].rsplit('-', 1)[-1]}"} for r in rows]
-    return _limit(rows, ts.limit, ts.sample, ts.seed)
+    return [{**r, "test_set": ts.name} for r in _limit(rows, ts.limit, ts.sample, ts.seed)]
 
 
 def _limit(rows: list[dict[str, Any]], limit: int | None, sample: str = "stratified",

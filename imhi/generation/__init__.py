@@ -4,7 +4,7 @@ Reads an instruction-pair JSONL file (``imhi build`` output: id, task, query, an
 label, messages; an eval test row may carry ``prompt``, its rendered chat messages); writes
 ``generations.jsonl`` with one row per pair:
 ``{id, task, query, label, answer, prediction, model, prompt, request_key}`` (``prompt``: the
-messages sent; ``template`` and ``strict_steps`` passed through). The output is appended row by
+messages sent; ``test_set``, ``template`` and ``strict_steps`` passed through). The output is appended row by
 row, so an interrupted run keeps its rows and a rerun skips rows already answered for the same
 request (:mod:`.reuse`: a changed prompt or decoding setting answers that row again). Beside it,
 ``<stem>.model.json`` fingerprints the model that wrote them (base, quantisation, adapter
@@ -35,7 +35,7 @@ from imhi.models import ModelRef, check_model_path, load_causal_lm, load_tokeniz
 from imhi.teacher import TeacherConfig, make_teacher
 
 REQUIRED = ("id", "task", "query")
-PASSED = ("template", "strict_steps")  # test-row fields copied into each answer row
+PASSED = ("test_set", "template", "strict_steps")  # test-row fields copied into each answer row
 
 
 class GenerationConfig(Strict):
