@@ -164,6 +164,8 @@ def test_limit_is_stratified_by_label_with_a_seed(tmp_path: Path) -> None:
     assert {r["text"] for r in other} != {r["text"] for r in got}
     larger = {r["id"] for r in read_test_set(ts.model_copy(update={"limit": 9}))}
     assert {r["id"] for r in got} <= larger  # a larger look adds rows, keeps the answered ones
+    with pytest.raises(InputError, match="unknown extraction step 'tempalte'.*did you mean 'template'"):
+        read_test_set(ts.model_copy(update={"prompt": PromptChoice(template="free", strict_steps=["tempalte"])}))
     first = read_test_set(ts.model_copy(update={"sample": "first"}))
     assert [r["label"] for r in first] == ["clearly_happy"] * 6
 

@@ -94,20 +94,18 @@ def resolve(task: TaskSpec, choice: PromptChoice, where: str = "prompt.template"
     known = sorted({*TEMPLATES, *task.templates})
     if choice.template not in known:
         raise InputError(where, unknown_name(f"prompt template (task {task.name})", choice.template, known))
-    fields: dict[str, object] = {}
+    spec = TemplateSpec()
     for layer in (TEMPLATES.get(choice.template), task.templates.get(choice.template), choice):
         if layer is not None:
-            fields.update({k: v for k, v in layer.model_dump(include=set(TemplateSpec.model_fields)).items()
-                           if v is not None})
-    fmt = str(fields.get("format") or "")
+            spec = spec.model_copy(update={k: v for k, v in layer.model_dump(include=set(TemplateSpec.model_fields))
+                                           .items() if v is not None})
+    fmt = spec.format or ""
     if fmt not in FORMATS:
         raise InputError(where, unknown_name(f"answer format of template '{choice.template}'", fmt, list(FORMATS)))
-    steps = fields.get("strict_steps") or FORMATS[fmt].strict_steps
-    return Template(name=choice.template, format=fmt, query=str(fields.get("query") or DESCRIBED_QUERY),
-                    instruction=str(fields.get("instruction") or TEMPLATES[fmt].instruction),
-                    system_prompt=fields.get("system_prompt"),  # type: ignore[arg-type]
-                    shots=int(fields.get("shots") or 0), strict_steps=tuple(steps),  # type: ignore[arg-type]
-                    seed=choice.seed)
+    return Template(name=choice.template, format=fmt, query=spec.query or DESCRIBED_QUERY,
+                    instruction=spec.instruction or TEMPLATES[fmt].instruction or "",
+                    system_prompt=spec.system_prompt, shots=spec.shots or 0,
+                    strict_steps=tuple(spec.strict_steps or FORMATS[fmt].strict_steps), seed=choice.seed)
 
 
 def pick_shots(task: TaskSpec, k: int, seed: int) -> list[Example]:
