@@ -95,6 +95,7 @@ def test_edited_question_regenerates_exactly_its_rows(tmp_path: Path, cli) -> No
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert [h["counts"]["answers_regenerated"]["m"] for h in manifest["history"]] == [0, 6]
     assert [h["counts"]["answers_reused"]["m"] for h in manifest["history"]] == [0, 6]
+    assert [h["counts"]["answers_new"]["m"] for h in manifest["history"]] == [12, 6]
     assert all("generate/m" in h["timings_s"] for h in manifest["history"])
     # strict (JSON, the template's reading) beside lenient (the whole ladder)
     scores = json.loads((tmp_path / "run" / "m" / "scores.json").read_text())

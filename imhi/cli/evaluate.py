@@ -121,10 +121,11 @@ def run_eval(recipe: EvalRecipe, recipe_dir: Path | None = None) -> dict[str, di
         folder = run / _slug(name)
         t0 = time.perf_counter()
         path = folder / "generations.jsonl"
-        extra = run_generation(cfg, tests, path).extra
-        shortened = extra.get("posts_shortened", 0)
-        for key in ("reused", "regenerated"):
-            manifest.counts.setdefault(f"answers_{key}", {})[name] = extra.get(key, 0)
+        stats = run_generation(cfg, tests, path)
+        shortened = stats.extra.get("posts_shortened", 0)
+        for key, n in (("new", stats.rows), ("reused", stats.extra.get("reused", 0)),
+                       ("regenerated", stats.extra.get("regenerated", 0))):  # regenerated: part of new
+            manifest.counts.setdefault(f"answers_{key}", {})[name] = n
         if shortened:
             out.print(f"[yellow]{name}: {shortened} posts over max_post_tokens={cfg.max_post_tokens} were "
                       "shortened in their query[/]")
