@@ -17,6 +17,7 @@ import typer
 from imhi.cli.common import EXIT_CODES, out, table
 from imhi.config import Manifest
 from imhi.io import read_jsonl, write_json, write_jsonl
+from imhi.training.page import write_train_page
 from imhi.training import StageResult, TrainRecipe, check_inputs, export_merged, load_train_recipe, run_stage
 
 TABLE_METRICS = ("accuracy", "weighted_f1", "micro_f1", "macro_f1", "unparsed_rate")
@@ -117,6 +118,7 @@ def run_train(recipe: TrainRecipe, resume: bool = False, evaluate: bool = True,
     if hf.is_main():
         manifest.counts.update(stages=len(results), eval_tasks=sorted(sets))
         manifest.write()
+        out.print(f"report: {write_train_page(recipe, results, table_rows, TABLE_METRICS)}")
         if table_rows:
             _print_table(table_rows)
     return results

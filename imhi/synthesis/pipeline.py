@@ -46,6 +46,7 @@ from imhi.synthesis.filters import (
 )
 from imhi.synthesis.parse import parse_reply
 from imhi.synthesis.recipe import BuildRecipe
+from imhi.synthesis.page import PromptOf, teacher_funnel, write_build_page
 from imhi.synthesis.report import TaskStats, render, teacher_lines
 from imhi.synthesis.screen import judge
 from imhi.synthesis.status import BuildStatus
@@ -191,6 +192,11 @@ class TaskRun:
             self._alts[post.id] = int(bool(self.shot_texts) and norm(post.text) in self.shot_texts)
         return self._alts[post.id]
 
+    def prompt(self, post: Post) -> list[dict[str, str]]:
+        """The post's first-try prompt with "{post}" in place of its text (for report.html)."""
+        label = post.label if self.pcfg.mode == "explain" else None
+        return build_messages(self.task, "{post}", label, self.shots[self.alt(post)], self.pcfg)
+
     def override(self, attempt: int) -> dict[str, Any] | None:
         if attempt == 0:
             return None
@@ -292,7 +298,9 @@ def run_teacher(recipe: BuildRecipe, base_dir: Path, run_dir: Path | None = None
             with status:
                 manifest.time("synthesis", run_rounds(runs, teacher, recipe.filters.regenerations, status))
             results = {run.task.name: run.result for run, _ in runs}
-            _write(recipe, run_dir, manifest, splits, tasks, results, teacher, too_long)
+            by_task = {run.task.name: run for run, _ in runs}
+            _write(recipe, run_dir, manifest, splits, tasks, results, teacher, too_long,
+                   lambda post: by_task[post.task].prompt(post) if post.task in by_task else None)
     finally:
         for j in judges:
             j.close()
@@ -319,7 +327,7 @@ def judge_teachers(teacher: Teacher | None, cache: Path) -> TeacherFactory:
 
 def _write(recipe: BuildRecipe, run_dir: Path, manifest: Manifest, splits: dict[str, list[Post]],
            tasks: dict[str, TaskSpec], results: dict[str, TaskResult], teacher: Teacher,
-           too_long: list[dict[str, Any]]) -> None:
+           too_long: list[dict[str, Any]], prompt_of: PromptOf) -> None:
     pairs: dict[str, list[InstructionPair]] = {s: [] for s in SPLITS}
     for split in SPLITS:
         for post in splits[split]:
@@ -339,4 +347,9 @@ def _write(recipe: BuildRecipe, run_dir: Path, manifest: Manifest, splits: dict[
         recipe.name, teacher.name, recipe.teacher.kind, recipe.teacher.cost_factor(recipe.report.batch_discount),
         stats, recipe.report, list(recipe.filters.use),
         [*teacher_lines(teacher.stats.as_dict()), long_posts_note(manifest)]))
+    kept = {pid: e for res in results.values() for pid, e in res.kept.items()}
+    factor = recipe.teacher.cost_factor(recipe.report.batch_discount)
+    write_build_page(run_dir, f"Build: {recipe.name}", f"teacher {recipe.teacher.kind}: {teacher.name}",
+                     [p for s in SPLITS for p in splits[s]], kept, rejected, stats,
+                     teacher_funnel(stats, teacher.name, factor, recipe.report), prompt_of)
     manifest.write()
