@@ -138,7 +138,8 @@ def fake_stages(tmp: Path, dataset: Path) -> tuple[Any, list[StageResult], dict[
         folder = recipe.run_dir() / f"stage_{i + 1}"
         lines = [{"step": s, "epoch": s / 8, "loss": start - 0.15 * s, "learning_rate": 5e-4} for s in (2, 4, 6, 8)]
         write_jsonl(folder / "log.jsonl", [*lines, {"step": 8, "eval_loss": start - 0.9}])
-        results.append(StageResult(i, name, folder, recipe.model, folder / "adapter", ["dr"] if i == 0 else ["dreaddit"],
+        tasks = ["dr"] if i == 0 else ["dreaddit"]
+        results.append(StageResult(i, name, folder, recipe.model, folder / "adapter", tasks,
                                    {"train_rows": 12, "wall_s": 30.5, "start": "fresh" if i == 0 else "continue"}))
     scores = {"depression": {"dr": {"accuracy": 0.5, "unparsed_rate": 0.25}, "dreaddit": {"accuracy": 0.5}},
               "stress": {"dr": {"accuracy": 0.375, "unparsed_rate": 0.0}, "dreaddit": {"accuracy": 0.75}}}
@@ -232,3 +233,39 @@ def test_demo_reports(browser: Any, tmp_path: Path, step: str) -> None:
         opened.page.mouse.wheel(0, -250)
     shot(opened.page, tmp_path, f"report-{step}")
     assert json.loads(json.dumps(read_page(path)))["kind"] == step
+
+
+def test_sheet_score_report(browser: Any, cli: Any, tmp_path: Path) -> None:
+    """`imhi sheet score` on a long ratings table: human_eval.md's tables and plot, every rating."""
+    lines = ["item,system,annotator,aspect,score"]
+    for item in range(6):
+        for system in ("base", "tuned"):
+            for ann in ("ana", "ben"):
+                for aspect in ("fluency", "overall"):
+                    lines.append(f"p{item},{system},{ann},{aspect},{(item + len(system) + len(ann)) % 4}")
+    (tmp_path / "ratings.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code, _, err = cli("sheet", "score", str(tmp_path / "ratings.csv"), "--out", str(tmp_path / "s"),
+                       "--bootstrap", "50")
+    assert code == 0, err
+    opened = open_report(browser, tmp_path / "s" / "report.html")
+    assert not opened.errors and not opened.network()
+    assert opened.page.locator("figure img").count() == 1 and opened.page.locator("table.static").count() >= 3
+    assert total(opened) == 48
+    opened.page.select_option('select[data-filter="system"]', label="tuned")
+    opened.page.select_option('select[data-filter="aspect"]', label="overall")
+    assert total(opened) == 12
+    opened.page.fill("input[type=search]", "ana")
+    assert total(opened) == 6
+    shot(opened.page, tmp_path, "sheet")
+
+
+def test_extractor_report(browser: Any, tmp_path: Path) -> None:
+    from imhi.evaluation.page import write_extractor_page
+
+    report = {"tasks": {"dr": {"train_n": 24, "val_n": 4, "val_accuracy": 0.75, "steps": 30, "test": {}}},
+              "eval": {"test.jsonl": {"dr": {"n": 16, "accuracy": 0.8125}}},
+              "warnings": ["dr: validation accuracy 75% is below 90%"]}
+    opened = open_report(browser, write_extractor_page(tmp_path, report))
+    assert not opened.errors and not opened.network()
+    text = opened.page.locator("main").inner_text()
+    assert "0.813" in text and "below 90%" in text

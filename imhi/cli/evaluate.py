@@ -3,8 +3,9 @@
 Reads an evaluate recipe (evaluate/*.yaml) and the test files and models it names; writes
 ``<out>/data/tests.jsonl``, per model ``<out>/<model>/generations.jsonl`` (through
 imhi.generation), ``scores.json``, ``predictions.jsonl``, ``report.md`` and plots (through
-imhi.evaluation), ``<out>/comparison.md`` across models, an optional blinded sheet, and
-``manifest.json``. Every step resumes from what is already on disk.
+imhi.evaluation), ``<out>/comparison.md`` across models, ``<out>/report.html``
+(imhi.evaluation.page), an optional blinded sheet, and ``manifest.json``. Every step resumes
+from what is already on disk.
 """
 
 from __future__ import annotations

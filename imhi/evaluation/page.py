@@ -120,3 +120,37 @@ def _posts(preds: dict[str, list[dict[str, Any]]], texts: dict[str, str]) -> htm
     columns += [(f"{model}: answer", "text") for model in preds] + [("reference", "text")]
     ids = list(rows)
     return html.rows_block("posts", columns, [rows[i] for i in ids], [details[i] for i in ids])
+
+
+def write_sheet_page(out_dir: Path, ratings: Any) -> Path:
+    """``report.html`` of ``imhi sheet score``: human_eval.md's tables and plot, and every rating
+    (``ratings``: the frame with item, system, annotator, aspect, score) in a searchable table."""
+    md = (out_dir / "human_eval.md").read_text(encoding="utf-8")
+    records = ratings.to_dict("records")
+    rows = html.rows_block("ratings", [("item", "id"), ("system", "cat"), ("annotator", "cat"), ("aspect", "cat"),
+                                       ("score", "num")],
+                           [{k: (None if v != v else v) for k, v in r.items()} for r in records])  # NaN → None
+    plot = out_dir / "human_eval.png"
+    figure = [{"title": "Means per system and aspect", "blocks": [html.image(plot, "95% bootstrap intervals")]}]
+    sections = [*(figure if plot.is_file() else []), *html.from_markdown(md, out_dir),
+                {"title": "Every rating", "blocks": [rows]}]
+    page = {"title": "Human evaluation", "kind": "sheet", "sections": sections,
+            "subtitle": f"{len(records)} ratings"}
+    return html.write_page(out_dir / "report.html", page)
+
+
+def write_extractor_page(out_dir: Path, report: dict[str, Any]) -> Path:
+    """``report.html`` of ``imhi train-extractor``: per task the training figures and the accuracy
+    on every evaluation file, the warnings (``report``: metrics.json)."""
+    cols = ["train_n", "val_n", "val_accuracy", "batch_size", "steps", "epochs", "wall_s"]
+    per_task = html.table(["task", *cols], [[t, *(f.get(c) for c in cols)] for t, f in report["tasks"].items()])
+    per_file = html.table(["file", "task", "n", "accuracy"],
+                          [[f, t, v.get("n"), v.get("accuracy")] for f, per in report["eval"].items()
+                           for t, v in per.items()])
+    warnings = [html.text(w) for w in report.get("warnings", [])] or [html.text("No warnings.")]
+    page = {"title": f"Extractor: {out_dir}", "kind": "train-extractor", "sections": [
+        {"title": "Training per task", "blocks": [per_task]},
+        {"title": "Accuracy per evaluation file", "blocks": [per_file]},
+        {"title": "Warnings", "blocks": warnings}],
+        "headline": {f"{t} val_accuracy": f.get("val_accuracy") for t, f in report["tasks"].items()}}
+    return html.write_page(out_dir / "report.html", page)

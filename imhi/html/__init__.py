@@ -10,6 +10,7 @@ A page: ``{"title", "kind", "subtitle", "sections": [{"title", "blocks": [block,
 block is one of
 
 - ``{"type": "text", "text"}``; ``{"type": "svg", "svg", "caption"}`` (a matplotlib figure);
+  ``{"type": "img", "src", "caption"}`` (a PNG the run wrote, inlined as a data URI);
 - ``{"type": "table", "columns", "rows", "marks"}``: a small table, ``marks`` a list of
   ``[row, column, css class]`` (``up``/``down``) to highlight cells;
 - ``{"type": "rows", …}``: a large table made by :func:`rows_block` (searched, filtered,
@@ -18,6 +19,7 @@ block is one of
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import re
@@ -54,6 +56,42 @@ def svg(fig: Any, caption: str = "") -> Block:
     plt.close(fig)
     body = buf.getvalue()
     return {"type": "svg", "svg": body[body.index("<svg"):], "caption": caption}
+
+
+def image(path: Path, caption: str = "") -> Block:
+    """A PNG file inlined as a data URI (so the page stays one file)."""
+    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    return {"type": "img", "src": f"data:image/png;base64,{data}", "caption": caption}
+
+
+def from_markdown(md: str, folder: Path) -> list[dict[str, Any]]:
+    """Sections from a Markdown report: ``#``/``##``/``###`` headings start sections, pipe tables
+    become tables, ``![alt](file.png)`` images are inlined (from ``folder``), the rest paragraphs."""
+    blocks: list[Block] = []
+    sections: list[dict[str, Any]] = [{"title": "Report", "blocks": blocks}]
+    table_lines: list[str] = []
+
+    def flush_table() -> None:
+        if table_lines:
+            cells = [[c.strip() for c in line.strip().strip("|").split("|")] for line in table_lines]
+            body = [r for r in cells[1:] if not all(set(c) <= set(":- ") for c in r)]
+            blocks.append(table(cells[0], body))
+            table_lines.clear()
+
+    for line in md.splitlines():
+        if line.lstrip().startswith("|"):
+            table_lines.append(line)
+            continue
+        flush_table()
+        if line.startswith("#"):
+            blocks = []
+            sections.append({"title": line.lstrip("#").strip(), "blocks": blocks})
+        elif (img := re.fullmatch(r"!\[(.*?)\]\((.+?)\)", line.strip())) and (folder / img.group(2)).is_file():
+            blocks.append(image(folder / img.group(2), img.group(1)))
+        elif line.strip():
+            blocks.append(text(line.strip()))
+    flush_table()
+    return [sec for sec in sections if sec["blocks"]]
 
 
 def rows_block(name: str, columns: Sequence[tuple[str, str]], rows: Sequence[dict[str, Any]],

@@ -27,7 +27,7 @@ function staticTable(block) {
     const cls = [typeof v === "number" ? "num" : "", marks.get(r + ":" + c) || ""].join(" ").trim();
     return el("td", {text: fmt(v), cls});
   })));
-  return el("table", {cls: "static"}, el("thead", {}, head), el("tbody", {}, ...body));
+  return el("div", {cls: "scroll"}, el("table", {cls: "static"}, el("thead", {}, head), el("tbody", {}, ...body)));
 }
 
 function figure(block) {
@@ -48,6 +48,8 @@ class RowsTable {
     this.root = el("div", {cls: "rows", "data-table": block.id});
     this.root.append(this.controls(), this.pager = el("div", {cls: "pager"}), this.table());
     this.apply();
+    // the search index is built once the first page is on screen, so the first search is quick
+    (window.requestIdleCallback || setTimeout)(() => this.haystack());
   }
   value(c, i) {
     const col = this.cols[c];
@@ -74,7 +76,7 @@ class RowsTable {
       return th;
     });
     this.tbody = el("tbody", {});
-    return el("table", {}, el("thead", {}, el("tr", {}, ...this.heads)), this.tbody);
+    return el("div", {cls: "scroll"}, el("table", {}, el("thead", {}, el("tr", {}, ...this.heads)), this.tbody));
   }
   haystack() {
     if (this.hay) return this.hay;
@@ -166,6 +168,8 @@ function block(b) {
   if (b.type === "text") return el("p", {text: b.text});
   if (b.type === "table") return staticTable(b);
   if (b.type === "svg") return figure(b);
+  if (b.type === "img") return el("figure", {}, el("img", {src: b.src, alt: b.caption || ""}),
+                                  b.caption ? el("figcaption", {text: b.caption}) : null);
   if (b.type === "rows") return new RowsTable(b).root;
   return el("p", {text: "(unknown block " + b.type + ")"});
 }

@@ -2,7 +2,7 @@
 (e.g. the IMHI release) become instruction pairs without a teacher.
 
 Reads the recipe's sources; writes the run folder: dataset/, rejected.jsonl (every row a
-filter or judge rejected, dropped or flagged), build_report.md, manifest.json. The recipe's
+filter or judge rejected, dropped or flagged), build_report.md, report.html, manifest.json. The recipe's
 filters and judges run as in a teacher build; ``filters.on_fail`` chooses whether a rejected
 row is dropped or kept with its reason in the dataset's ``flags`` (default: flag).
 """

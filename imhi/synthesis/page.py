@@ -17,8 +17,8 @@ from imhi import html
 from imhi.schema import Post
 from imhi.synthesis.report import ReportConfig, TaskStats, cost
 
-# post → its prompt as chat messages, with the post's text replaced by "{post}" (None: no prompt)
-PromptOf = Callable[[Post], list[dict[str, str]] | None]
+# post → its prompt (chat messages as text, see chat_text) with "{post}" for its text (None: no prompt)
+PromptOf = Callable[[Post], str | None]
 COLUMNS = [("id", "id"), ("task", "cat"), ("split", "cat"), ("label", "cat"), ("status", "cat"),
            ("filter", "cat"), ("tries", "num"), ("text", "text"), ("explanation", "text"), ("reason", "text")]
 
@@ -35,8 +35,8 @@ def write_build_page(run_dir: Path, title: str, mode: str, posts: list[Post], ke
     rows, details = [], []
     for post in posts:
         row, detail = _row(post, kept.get(post.id), tries.get(post.id, []))
-        if prompt_of is not None and (messages := prompt_of(post)):
-            detail["prompt sent"] = {"refs": [shared.setdefault(_chat(messages), len(shared))]}
+        if prompt_of is not None and (prompt := prompt_of(post)):
+            detail["prompt sent"] = {"refs": [shared.setdefault(prompt, len(shared))]}
         rows.append(row)
         details.append(detail)
     table = html.rows_block("rows", COLUMNS, rows, details, list(shared), fill="text")
@@ -62,8 +62,10 @@ def _row(post: Post, explanation: str | None, tries: list[dict[str, Any]]) -> tu
            "reason": last.get("reason", "") if status != "kept" else ""}
     detail = {"tries": [{"try": (t.get("attempt") or 0) + 1, "filter": t.get("filter"), "reason": t.get("reason"),
                          "reply": t.get("reply"), "judges": _verdicts(t.get("verdicts"))} for t in tries]}
-    if status == "kept":
-        detail["tries"].append({"try": len(tries) + 1, "filter": "", "reason": "kept", "reply": explanation})
+    if not tries:
+        detail = {}  # one try, kept: the row shows it
+    elif status == "kept":
+        detail["tries"].append({"try": len(tries) + 1, "filter": "", "reason": "kept (the explanation above)"})
     if post.explanation and explanation != post.explanation:
         detail["reference explanation"] = post.explanation
     return row, detail
@@ -92,7 +94,8 @@ def _verdicts(verdicts: dict[str, Any] | None) -> str:
     return "; ".join(f"{k}: {v}" for k, v in (verdicts or {}).items())
 
 
-def _chat(messages: list[dict[str, str]]) -> str:
+def chat_text(messages: list[dict[str, str]]) -> str:
+    """Chat messages as one text: each message under its role."""
     return "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in messages)
 
 

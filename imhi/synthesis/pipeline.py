@@ -2,7 +2,7 @@
 
 Reads the recipe's sources, the task folders and the teacher's reply cache; writes the
 run folder: dataset/ (JSONL splits, HF copy, card), rejected.jsonl (every dropped try
-with filter and reason), build_report.md and manifest.json. Every step is a function of
+with filter and reason), build_report.md, report.html and manifest.json. Every step is a function of
 the cached replies, so a killed build rerun sends no answered request again and writes the
 same dataset.
 """
@@ -44,9 +44,9 @@ from imhi.synthesis.filters import (
     needs,
     prepare,
 )
+from imhi.synthesis.page import PromptOf, chat_text, teacher_funnel, write_build_page
 from imhi.synthesis.parse import parse_reply
 from imhi.synthesis.recipe import BuildRecipe
-from imhi.synthesis.page import PromptOf, teacher_funnel, write_build_page
 from imhi.synthesis.report import TaskStats, render, teacher_lines
 from imhi.synthesis.screen import judge
 from imhi.synthesis.status import BuildStatus
@@ -184,6 +184,7 @@ class TaskRun:
         self.batched_late = bool(self.batch_judges) or needs(self.late, "scorer")
         self.result = TaskResult(stats=TaskStats(task=task.name))
         self._alts: dict[str, int] = {}
+        self._prompts: dict[tuple[int, str], str] = {}
         self.on_settled: Callable[[bool], None] = lambda kept: None  # a row is final (kept or not)
 
     def alt(self, post: Post) -> int:
@@ -192,10 +193,13 @@ class TaskRun:
             self._alts[post.id] = int(bool(self.shot_texts) and norm(post.text) in self.shot_texts)
         return self._alts[post.id]
 
-    def prompt(self, post: Post) -> list[dict[str, str]]:
+    def prompt(self, post: Post) -> str:
         """The post's first-try prompt with "{post}" in place of its text (for report.html)."""
         label = post.label if self.pcfg.mode == "explain" else None
-        return build_messages(self.task, "{post}", label, self.shots[self.alt(post)], self.pcfg)
+        key = (self.alt(post), str(label))
+        if key not in self._prompts:
+            self._prompts[key] = chat_text(build_messages(self.task, "{post}", label, self.shots[key[0]], self.pcfg))
+        return self._prompts[key]
 
     def override(self, attempt: int) -> dict[str, Any] | None:
         if attempt == 0:
