@@ -34,7 +34,7 @@ def test_sample_builds_pairs_with_manifest(tmp_path: Path, cli) -> None:
     assert manifest["inputs"][src]["rows"] == 90
     assert manifest["outputs"]["dataset/train.jsonl"]["rows"] == 44
     assert manifest["config"]["name"] == "sample-reference"
-    assert "| dr | 12 | 2 | 2 |" in (run / "build_report.md").read_text()
+    assert "| dr | 12 | 2 | 16 |" in (run / "build_report.md").read_text()
     card = (run / "dataset" / "README.md").read_text()
     assert card.startswith("---\n") and "text-classification" in card
 

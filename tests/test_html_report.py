@@ -98,7 +98,7 @@ def test_reference_build_report_search_filter_open(browser: Any, cli: Any, tmp_p
 
 
 def flaky_teacher(messages: list[dict[str, str]]) -> str:
-    """Default replies, but every reply for a post about a thesis is empty (dropped: empty)."""
+    """Default replies, but an empty one for the post about a thesis (a failed call: teacher_error)."""
     return "" if "thesis" in messages[-1]["content"] else default_responder(messages)
 
 
@@ -125,7 +125,7 @@ def test_teacher_build_report_shows_prompt_and_tries(browser: Any, tmp_path: Pat
     detail = opened.page.locator("tr.detail").inner_text()
     assert "[system]" in detail and "[assistant]" in detail  # the few-shot prompt sent
     assert "My thesis draft is due Friday" in detail  # the post, in place of {post}
-    assert detail.count("empty") >= 2  # both tries, each dropped by the empty filter
+    assert "teacher_error" in detail and "EmptyReply" in detail  # its try, with filter and reason
     shot(opened.page, tmp_path, "build-teacher")
 
 
