@@ -15,6 +15,7 @@ from typing import Any
 from imhi import html
 from imhi.evaluation.report import confusion_figure, load_scores
 from imhi.io import read_jsonl
+from imhi.judges.extract import UNPARSED
 from imhi.schema import labels_of
 
 METRICS = ("accuracy", "weighted_f1", "macro_f1", "micro_f1")
@@ -80,8 +81,8 @@ def _confusions(scores: dict[str, dict[str, Any]]) -> list[html.Block]:
 
 def _result(row: dict[str, Any]) -> str:
     pred = row.get("pred_label")
-    if pred is None or row.get("parse_status") == "unparsed":
-        return "unparsed"
+    if pred is None or row.get("parse_status") == UNPARSED:
+        return UNPARSED
     return "correct" if sorted(labels_of(pred)) == sorted(labels_of(row.get("label"))) else "wrong"
 
 
@@ -111,7 +112,7 @@ def _posts(preds: dict[str, list[dict[str, Any]]], texts: dict[str, str]) -> htm
         results = [v for k, v in row.items() if k.endswith(": result")]
         labels = {str(v) for k, v in row.items() if k.endswith(": label")}
         row["any wrong"] = "yes" if set(results) - {"correct"} else "no"
-        row["any unparsed"] = "yes" if "unparsed" in results else "no"
+        row["any unparsed"] = "yes" if UNPARSED in results else "no"
         row["models agree"] = "yes" if len(labels) <= 1 else "no"
     columns = [("id", "id"), ("task", "cat"), ("gold", "cat")]
     for model in preds:
