@@ -224,11 +224,13 @@ def test_demo_reports(browser: Any, tmp_path: Path, step: str) -> None:
     table = "log" if step == "train" else ""
     before = total(opened, table)
     search = opened.page.locator(f'{f"[data-table={table}] " if table else ""}input[type=search]')
-    search.fill("stage" if step == "train" else "yes")
+    search.fill("stress" if step == "train" else "yes")
     assert 0 < total(opened, table) <= before
     search.fill("")
     opened.page.locator(f'{f"[data-table={table}] " if table else ""}tbody tr.row').first.click()
-    if step != "train":
+    if step == "train":  # the stages, data mix and loss curves at the top
+        opened.page.evaluate("window.scrollTo(0, 0)")
+    else:  # the funnel or metrics just above, the opened row below
         opened.page.locator("tr.detail").scroll_into_view_if_needed()
         opened.page.mouse.wheel(0, -250)
     shot(opened.page, tmp_path, f"report-{step}")

@@ -14,7 +14,7 @@ function el(tag, attrs, ...kids) {
 
 function fmt(v) {
   if (v === null || v === undefined) return "–";
-  if (typeof v === "number") return Number.isInteger(v) ? String(v) : v.toFixed(3);
+  if (typeof v === "number") return Number.isInteger(v) ? String(v) : Math.abs(v) >= 0.01 ? v.toFixed(3) : v.toExponential(2);
   if (Array.isArray(v)) return v.map(fmt).join(", ");
   if (typeof v === "object") return JSON.stringify(v);
   return String(v);
