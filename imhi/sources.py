@@ -56,6 +56,8 @@ class SourceSpec(Strict):
     encoding: str = Field(default="utf-8", description="text encoding of a csv/tsv/jsonl file "
                           "(e.g. latin-1, cp1252, gb18030)")
     limit: int | None = None
+    splits: list[Literal["train", "valid", "test"]] | None = Field(
+        default=None, description="keep only the rows of these splits (from columns.split or split)")
 
 
 Row = dict[str, Any]
@@ -309,7 +311,9 @@ def read_source(spec: SourceSpec, base_dir: Path | None = None,
     for n, row in enumerate(rows, start=1):
         if spec.limit is not None and n > spec.limit:
             break
-        posts.append(make(row, n))
+        post = make(row, n)
+        if spec.splits is None or post.split in spec.splits:
+            posts.append(post)
     return posts
 
 

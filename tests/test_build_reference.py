@@ -18,7 +18,7 @@ def test_sample_builds_pairs_with_manifest(tmp_path: Path, cli) -> None:
     code, out, err = cli("build", str(REPO / "build_dataset/sample-reference.yaml"), "--out", str(run))
     assert code == 0, err
     rows = {s: list(read_jsonl(run / "dataset" / f"{s}.jsonl")) for s in ("train", "valid", "test")}
-    assert sum(map(len, rows.values())) == 62 and len(rows["test"]) == 9
+    assert sum(map(len, rows.values())) == 90 and len(rows["test"]) == 37
     pair = rows["train"][0]
     task = load_task(pair["task"])
     sentence, explanation = split_reasoning(pair["answer"])
@@ -31,10 +31,10 @@ def test_sample_builds_pairs_with_manifest(tmp_path: Path, cli) -> None:
     manifest = json.loads((run / "manifest.json").read_text())
     src = str(REPO / "build_dataset/../imhi/sample/posts.jsonl")
     assert manifest["inputs"][src]["sha256"] == sha256_file(REPO / "imhi/sample/posts.jsonl")
-    assert manifest["inputs"][src]["rows"] == 62
+    assert manifest["inputs"][src]["rows"] == 90
     assert manifest["outputs"]["dataset/train.jsonl"]["rows"] == 44
     assert manifest["config"]["name"] == "sample-reference"
-    assert "| dr | 12 | 2 | 2 |" in (run / "build_report.md").read_text()
+    assert "| dr | 12 | 2 | 16 |" in (run / "build_report.md").read_text()
     card = (run / "dataset" / "README.md").read_text()
     assert card.startswith("---\n") and "text-classification" in card
 

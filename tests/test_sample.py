@@ -20,7 +20,7 @@ LABELS = {
     "mtl_emotion": ["anger", "disgust", "fear", "joy", "sadness", "surprise", "neutral"],
 }
 # task -> (train, valid, test) post counts
-SPLIT_COUNTS = {"dr": (12, 2, 2), "dreaddit": (12, 2, 2), "sad": (12, 3, 3), "mtl_emotion": (8, 2, 2)}
+SPLIT_COUNTS = {"dr": (12, 2, 16), "dreaddit": (12, 2, 16), "sad": (12, 3, 3), "mtl_emotion": (8, 2, 2)}
 MULTI = {"mtl_emotion"}
 
 
@@ -31,7 +31,7 @@ def rows() -> list[dict]:
 
 def test_file_is_valid_jsonl_with_exact_keys(rows: list[dict]) -> None:
     lines = sample_path().read_text(encoding="utf-8").splitlines()
-    assert len(lines) == len(rows) == 62
+    assert len(lines) == len(rows) == 90
     for i, line in enumerate(lines, start=1):
         assert set(json.loads(line)) == KEYS, f"row {i}"
 
@@ -88,7 +88,7 @@ def test_split_counts(rows: list[dict], task: str) -> None:
 
 def test_label_counts(rows: list[dict]) -> None:
     for task in ("dr", "dreaddit"):
-        assert Counter(r["label"] for r in rows if r["task"] == task) == {"yes": 8, "no": 8}
+        assert Counter(r["label"] for r in rows if r["task"] == task) == {"yes": 15, "no": 15}
     assert Counter(r["label"] for r in rows if r["task"] == "sad") == {lab: 2 for lab in LABELS["sad"]}
     emotions = [r for r in rows if r["task"] == "mtl_emotion"]
     assert len(emotions) == 12

@@ -20,7 +20,7 @@ SAMPLE = REPO / "imhi" / "sample" / "posts.jsonl"
 
 
 def write_recipe(tmp: Path, base_url: str, **extra: Any) -> Path:
-    """A teacher recipe over the bundled sample (62 posts, 4 tasks)."""
+    """A teacher recipe over the bundled sample (90 posts, 4 tasks)."""
     data: dict[str, Any] = {
         "name": "t", "mode": "teacher",
         "sources": [{"name": "sample", "format": "jsonl", "path": str(SAMPLE),
@@ -73,7 +73,7 @@ def test_teacher_build_filters_regenerates_and_resumes(tmp_path: Path, monkeypat
         report = (run / "build_report.md").read_text()
         kept = sum(len(v) for v in rows.values())
         finals = [r for r in rejected if r["final"]]
-        assert kept + len(finals) == 62
+        assert kept + len(finals) == 90
         assert finals and all(r["filter"] == "correctness" for r in finals)
         assert {r["attempt"] for r in finals} == {1}  # dropped only after its regeneration
         hedged = [r for r in rejected if r["filter"] == "hedge"]

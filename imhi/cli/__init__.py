@@ -51,12 +51,12 @@ def _say_where_logs_went() -> None:
 
 def _registrars() -> list[Callable[[typer.Typer], None]]:
     """Verb modules, imported here explicitly (no registration by import side effect)."""
-    from imhi.cli import build, check, data, demo
+    from imhi.cli import build, check, data, demo, view
     from imhi.cli import evaluate as evaluate_cli
     from imhi.cli import train as train_cli
 
     return [check.register, data.register, build.register, demo.register, train_cli.register,
-            evaluate_cli.register]
+            evaluate_cli.register, view.register]
 
 
 _registered: list[bool] = []

@@ -1,6 +1,7 @@
 """``imhi demo``: the whole pipeline on the bundled sample, offline, on CPU.
 
-build (SmolLM2 explains the sample's dr and dreaddit labels) → train (two LoRA stages,
+build (SmolLM2 explains the labels of the sample's dr and dreaddit train and valid posts; the
+test posts become pairs with their reference explanations) → train (two LoRA stages,
 depression then stress, every task evaluated after every stage) → eval (base vs adapter:
 labels, BERTScore, BARTScore, comparison) → a blinded human-evaluation sheet. Each step is
 the recipe a user would run by hand; finished steps are reused when the demo is rerun.
@@ -35,6 +36,8 @@ def register(app: typer.Typer) -> None:
             out.rule("1/3 build: teacher explanations for the sample's labels")
             run_dir = run_build(root / "build_dataset" / "demo.yaml", [])
             out.print((run_dir / "build_report.md").read_text(encoding="utf-8"), markup=False)
+            test_dir = run_build(root / "build_dataset" / "sample-reference.yaml", [])
+            out.print(f"test posts with their reference explanations: {test_dir}/dataset/test.jsonl")
         if "train" in wanted:
             out.rule("2/3 train: LoRA stages, every task evaluated after every stage")
             recipe = load_train_recipe(root / "train" / "demo.yaml", [])
@@ -48,3 +51,4 @@ def register(app: typer.Typer) -> None:
             out.print((run / "comparison.md").read_text(encoding="utf-8").split("\n\n")[1], markup=False)
             out.print(f"[green]✓[/] reports: {run}/<model>/report.md, {run}/comparison.md; "
                       f"human-evaluation sheet: {run}/sheet/sheet.xlsx")
+        out.print("look at every run: imhi view runs/build/demo | runs/train/demo | runs/eval/demo")

@@ -3,8 +3,9 @@
 Reads an evaluate recipe (evaluate/*.yaml) and the test files and models it names; writes
 ``<out>/data/tests.jsonl``, per model ``<out>/<model>/generations.jsonl`` (through
 imhi.generation), ``scores.json``, ``predictions.jsonl``, ``report.md`` and plots (through
-imhi.evaluation), ``<out>/comparison.md`` across models, an optional blinded sheet, and
-``manifest.json``. Every step resumes from what is already on disk.
+imhi.evaluation), ``<out>/comparison.md`` across models, ``<out>/report.html``
+(imhi.evaluation.page), an optional blinded sheet, and ``manifest.json``. Every step resumes
+from what is already on disk.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from imhi.cli.common import EXIT_CODES, load, out, table
 from imhi.config import Manifest, Strict
 from imhi.evaluation.classifier import ExtractorConfig, train_extractor
 from imhi.evaluation.human import ScoreConfig
+from imhi.evaluation.page import write_eval_page
 from imhi.evaluation.ratings import import_spec
 from imhi.evaluation.report import compare, summary_table
 from imhi.evaluation.score import MetricsConfig, score_generations
@@ -146,6 +148,8 @@ def run_eval(recipe: EvalRecipe, recipe_dir: Path | None = None) -> dict[str, di
     if recipe.sheet is not None and gens:
         export_sheet(gens, run / "sheet", recipe.sheet)
         manifest.add_output(run / "sheet" / "sheet.xlsx")
+    write_eval_page(run, f"Eval: {recipe.name}", {name: run / _slug(name) for name in results},
+                    recipe.compare_metrics, {m: published_rows(recipe, m) for m in recipe.compare_metrics}, tests)
     manifest.counts.update(models_without_answers=len(silent))
     manifest.write()
     if silent:

@@ -3,7 +3,8 @@
 Reads a train recipe and the ``imhi build`` datasets it names; writes
 ``runs/train/<name>/stage_<i>/`` (through imhi.training), per-stage evaluation files
 ``stage_<i>/eval/<task>/{pairs,generations}.jsonl + scores.json`` (through imhi.generation
-and imhi.evaluation) and the stage × task table ``eval_table.{md,json}``.
+and imhi.evaluation), the stage × task table ``eval_table.{md,json}`` and ``report.html``
+(imhi.training.page).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from imhi.cli.common import EXIT_CODES, out, table
 from imhi.config import Manifest
 from imhi.io import read_jsonl, write_json, write_jsonl
 from imhi.training import StageResult, TrainRecipe, check_inputs, export_merged, load_train_recipe, run_stage
+from imhi.training.page import write_train_page
 
 TABLE_METRICS = ("accuracy", "weighted_f1", "micro_f1", "macro_f1", "unparsed_rate")
 
@@ -117,6 +119,7 @@ def run_train(recipe: TrainRecipe, resume: bool = False, evaluate: bool = True,
     if hf.is_main():
         manifest.counts.update(stages=len(results), eval_tasks=sorted(sets))
         manifest.write()
+        out.print(f"report: {write_train_page(recipe, results, table_rows, TABLE_METRICS)}")
         if table_rows:
             _print_table(table_rows)
     return results

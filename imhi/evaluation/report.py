@@ -83,6 +83,15 @@ def plot_f1_bars(scores: dict[str, Any], path: Path) -> Path:
 
 def plot_confusion(conf: dict[str, Any], title: str, path: Path) -> Path:
     """Heat map of one confusion matrix (rows gold, columns predicted incl. unparsed)."""
+    fig = confusion_figure(conf, title)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    _pyplot().close(fig)
+    return path
+
+
+def confusion_figure(conf: dict[str, Any], title: str) -> Any:
+    """The matplotlib figure of :func:`plot_confusion` (the caller saves and closes it)."""
     plt = _pyplot()
     m = conf["matrix"]
     fig, ax = plt.subplots(figsize=(1 + 0.6 * len(conf["columns"]), 1 + 0.5 * len(conf["labels"])))
@@ -96,10 +105,7 @@ def plot_confusion(conf: dict[str, Any], title: str, path: Path) -> Path:
     ax.set_xlabel("predicted")
     ax.set_ylabel("gold")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def write_report(scores: dict[str, Any], out_dir: Path, title: str, plots: bool = True) -> Path:

@@ -141,6 +141,7 @@ def explanation_scores(rows: list[dict[str, Any]], cfg: MetricsConfig) -> dict[s
         per_task: dict[str, list[float]] = defaultdict(list)
         for row, value in zip(with_ref, items, strict=True):
             per_task[row.get("_group", row["task"])].append(value)
+            row[f"{key}_f1"] = value  # per answer too (predictions.jsonl, report.html)
         for task, values in per_task.items():
             out[task][f"{key}_f1"] = sum(values) / len(values)
     return dict(out)

@@ -1,4 +1,4 @@
-"""The bundled sample: 62 invented posts with labels and reference explanations.
+"""The bundled sample: 90 invented posts with labels and reference explanations.
 
 Reads ``imhi/sample/posts.jsonl`` (shipped inside the package); writes nothing.
 The posts were written by the imhi project for demos and tests (see README.md here);

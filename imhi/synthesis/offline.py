@@ -2,7 +2,7 @@
 (e.g. the IMHI release) become instruction pairs without a teacher.
 
 Reads the recipe's sources; writes the run folder: dataset/, rejected.jsonl (every row a
-filter or judge rejected, dropped or flagged), build_report.md, manifest.json. The recipe's
+filter or judge rejected, dropped or flagged), build_report.md, report.html, manifest.json. The recipe's
 filters and judges run as in a teacher build; ``filters.on_fail`` chooses whether a rejected
 row is dropped or kept with its reason in the dataset's ``flags`` (default: flag).
 """
@@ -27,6 +27,7 @@ from imhi.synthesis.dataset import (
     run_dir_of,
     write_dataset,
 )
+from imhi.synthesis.page import reference_funnel, write_build_page
 from imhi.synthesis.pipeline import judge_teachers, rejection
 from imhi.synthesis.recipe import BuildRecipe
 from imhi.synthesis.report import TaskStats, judge_table
@@ -66,6 +67,10 @@ def run_reference(recipe: BuildRecipe, base_dir: Path, run_dir: Path | None = No
                             "rejected": len(rejected), "on_fail": "drop" if drop else "flag",
                             "flagged_per_filter": {s.task: s.dropped for s in stats}})
     write_text(run_dir / "build_report.md", _report(recipe, pairs, rejected, stats, manifest, drop))
+    kept = {p.id: p.explanation for rows in pairs.values() for p in rows}
+    write_build_page(run_dir, f"Build: {recipe.name}", "reference explanations (no teacher)",
+                     [p for s in SPLITS for p in splits[s]], kept, too_long + rejected, stats,
+                     reference_funnel(stats, drop))
     manifest.write()
     require_kept(sum(len(v) for v in pairs.values()), sum(s.posts for s in stats), recipe.min_kept, run_dir,
                  merged_drops(stats) if drop else {})

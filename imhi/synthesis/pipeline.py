@@ -2,7 +2,7 @@
 
 Reads the recipe's sources, the task folders and the teacher's reply cache; writes the
 run folder: dataset/ (JSONL splits, HF copy, card), rejected.jsonl (every dropped try
-with filter and reason), build_report.md and manifest.json. Every step is a function of
+with filter and reason), build_report.md, report.html and manifest.json. Every step is a function of
 the cached replies, so a killed build rerun sends no answered request again and writes the
 same dataset.
 """
@@ -44,6 +44,7 @@ from imhi.synthesis.filters import (
     needs,
     prepare,
 )
+from imhi.synthesis.page import PromptOf, chat_text, teacher_funnel, write_build_page
 from imhi.synthesis.parse import parse_reply
 from imhi.synthesis.recipe import BuildRecipe
 from imhi.synthesis.report import TaskStats, render, teacher_lines
@@ -183,6 +184,7 @@ class TaskRun:
         self.batched_late = bool(self.batch_judges) or needs(self.late, "scorer")
         self.result = TaskResult(stats=TaskStats(task=task.name))
         self._alts: dict[str, int] = {}
+        self._prompts: dict[tuple[int, str], str] = {}
         self.on_settled: Callable[[bool], None] = lambda kept: None  # a row is final (kept or not)
 
     def alt(self, post: Post) -> int:
@@ -190,6 +192,14 @@ class TaskRun:
         if post.id not in self._alts:
             self._alts[post.id] = int(bool(self.shot_texts) and norm(post.text) in self.shot_texts)
         return self._alts[post.id]
+
+    def prompt(self, post: Post) -> str:
+        """The post's first-try prompt with "{post}" in place of its text (for report.html)."""
+        label = post.label if self.pcfg.mode == "explain" else None
+        key = (self.alt(post), str(label))
+        if key not in self._prompts:
+            self._prompts[key] = chat_text(build_messages(self.task, "{post}", label, self.shots[key[0]], self.pcfg))
+        return self._prompts[key]
 
     def override(self, attempt: int) -> dict[str, Any] | None:
         if attempt == 0:
@@ -292,7 +302,9 @@ def run_teacher(recipe: BuildRecipe, base_dir: Path, run_dir: Path | None = None
             with status:
                 manifest.time("synthesis", run_rounds(runs, teacher, recipe.filters.regenerations, status))
             results = {run.task.name: run.result for run, _ in runs}
-            _write(recipe, run_dir, manifest, splits, tasks, results, teacher, too_long)
+            by_task = {run.task.name: run for run, _ in runs}
+            _write(recipe, run_dir, manifest, splits, tasks, results, teacher, too_long,
+                   lambda post: by_task[post.task].prompt(post) if post.task in by_task else None)
     finally:
         for j in judges:
             j.close()
@@ -319,7 +331,7 @@ def judge_teachers(teacher: Teacher | None, cache: Path) -> TeacherFactory:
 
 def _write(recipe: BuildRecipe, run_dir: Path, manifest: Manifest, splits: dict[str, list[Post]],
            tasks: dict[str, TaskSpec], results: dict[str, TaskResult], teacher: Teacher,
-           too_long: list[dict[str, Any]]) -> None:
+           too_long: list[dict[str, Any]], prompt_of: PromptOf) -> None:
     pairs: dict[str, list[InstructionPair]] = {s: [] for s in SPLITS}
     for split in SPLITS:
         for post in splits[split]:
@@ -339,4 +351,9 @@ def _write(recipe: BuildRecipe, run_dir: Path, manifest: Manifest, splits: dict[
         recipe.name, teacher.name, recipe.teacher.kind, recipe.teacher.cost_factor(recipe.report.batch_discount),
         stats, recipe.report, list(recipe.filters.use),
         [*teacher_lines(teacher.stats.as_dict()), long_posts_note(manifest)]))
+    kept = {pid: e for res in results.values() for pid, e in res.kept.items()}
+    factor = recipe.teacher.cost_factor(recipe.report.batch_discount)
+    write_build_page(run_dir, f"Build: {recipe.name}", f"teacher {recipe.teacher.kind}: {teacher.name}",
+                     [p for s in SPLITS for p in splits[s]], kept, rejected, stats,
+                     teacher_funnel(stats, teacher.name, factor, recipe.report), prompt_of)
     manifest.write()
