@@ -111,7 +111,8 @@ def test_teacher_build_report_shows_prompt_and_tries(browser: Any, tmp_path: Pat
             "name": "t", "mode": "teacher", "tasks": ["dr", "dreaddit"], "min_kept": 0.1,
             "sources": [{"name": "sample", "format": "jsonl", "path": str(SAMPLE), "splits": ["train", "valid"],
                          "columns": {"text": "text", "label": "label", "id": "id", "task": "task", "split": "split"}}],
-            "teacher": {"kind": "openai", "model": "fake", "base_url": server.base_url, "concurrency": 4},
+            "teacher": {"kind": "openai", "model": "fake", "base_url": server.base_url, "concurrency": 4,
+                        "retry_min_s": 0.01, "max_retries": 1},
             "prompting": {"k": 1}, "filters": {"regenerations": 1}}), encoding="utf-8")
         run = run_teacher(load_recipe(recipe, BuildRecipe), tmp_path, tmp_path / "run")
     assert {r["split"] for r in read_jsonl(SAMPLE) if r["task"] == "dr"} >= {"test"}
