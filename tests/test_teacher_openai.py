@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -11,6 +12,7 @@ from fakeserver import FakeOpenAI
 
 from imhi.io import InputError
 from imhi.teacher import OpenAITeacher, make_teacher
+from imhi.teacher.limits import estimate_tokens
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ["IMHI_NO_PROGRESS"] = "1"
@@ -38,20 +40,28 @@ def test_aiohttp_transport_is_used_by_default() -> None:
     assert http_client(OpenAITeacher(model="m", http_client="httpx")) is None  # the SDK's own httpx
 
 
+def _arrivals(server: FakeOpenAI, tag: str) -> list[float]:
+    """When the server received each request whose body holds ``tag`` (time.monotonic)."""
+    return [t for body, t in zip(server.requests, server.arrivals, strict=True) if tag in json.dumps(body)]
+
+
 @TRANSPORTS
 def test_faults_are_retried_and_replies_cached(tmp_path: Path, http_client: str) -> None:
     faults = {"F429": ["429:1", "429:0"], "F500": ["500", "500"], "FDROP": ["drop"],
               "FJSON": ["badjson"], "FEMPTY": ["empty"], "FSLOW": ["slow:5"]}
     with FakeOpenAI(faults=faults) as server:
-        teacher = make_teacher(_cfg(server, http_client=http_client), tmp_path / "cache.sqlite")
+        teacher = make_teacher(_cfg(server, http_client=http_client, retry_max_s=6.0), tmp_path / "cache.sqlite")
         reqs = [_msgs(0, "F429"), _msgs(1, "F500"), _msgs(2, "FDROP"), _msgs(3, "FJSON"),
                 _msgs(4, "FEMPTY"), _msgs(5, "FSLOW"), _msgs(6)]
-        t0 = time.perf_counter()
         replies = teacher.generate(reqs, desc="faults")
-        took = time.perf_counter() - t0
         assert all(r.ok for r in replies), [r.error for r in replies]
         assert all(r.text and r.text.startswith("Yes.") for r in replies)
-        assert took >= 1.0  # Retry-After: 1 was honoured
+        # Retry-After: 1 honoured, measured between the server's arrivals of that row's tries:
+        # at least the second asked for, and far less than the 6 s cap (the hint was not ignored
+        # in favour of the longest wait); Retry-After: 0 then retries at once (backoff 0.01 s)
+        first, second, third = _arrivals(server, "F429")
+        assert 1.0 <= second - first < 4.0, second - first
+        assert third - second < second - first, (second - first, third - second)
         assert len(server.requests) == 7 + 2 + 2 + 1 + 1 + 1 + 1  # one retry per injected fault
         assert teacher.stats.sent == 7 and teacher.stats.errors == 0
         assert teacher.stats.completion_tokens > 0
@@ -93,15 +103,23 @@ def test_privacy_masking_and_local_only(tmp_path: Path, monkeypatch: pytest.Monk
     assert b"sk-secret-value" not in raw
 
 
+def _steady_span(arrivals: list[float], burst: int) -> float:
+    """Seconds between the first request after the limiter's burst and the last one, as the
+    server received them (no client start-up or ramp-up inside the window)."""
+    times = sorted(arrivals)
+    return times[-1] - times[burst]
+
+
 def test_rate_limit_requests_per_minute(tmp_path: Path) -> None:
     with FakeOpenAI() as server:
-        teacher = make_teacher(_cfg(server, concurrency=8, requests_per_minute=600),
+        teacher = make_teacher(_cfg(server, concurrency=8, requests_per_minute=600, ramp_up_s=0),
                                tmp_path / "c.sqlite")
-        t0 = time.perf_counter()
-        teacher.generate([_msgs(i) for i in range(25)])
-        took = time.perf_counter() - t0
-        # 10 requests/s with a burst of 10: 25 requests need at least ~1.5 s
-        assert took >= 1.4, took
+        assert all(r.ok for r in teacher.generate([_msgs(i) for i in range(25)]))
+        arrivals = list(server.arrivals)
+    # 10 requests/s with a burst of 10: requests 11..25 are released 0.1 s apart, 1.4 s in all;
+    # bounded above too (a limiter refilling per minute instead of per second would take 84 s)
+    span = _steady_span(arrivals, burst=10)
+    assert 1.2 <= span < 4.2, span
 
 
 @TRANSPORTS
@@ -116,12 +134,18 @@ def test_timeout_is_a_final_error(tmp_path: Path, http_client: str) -> None:
 
 def test_rate_limit_tokens_per_minute(tmp_path: Path) -> None:
     with FakeOpenAI() as server:
-        teacher = make_teacher(_cfg(server, concurrency=8, tokens_per_minute=12000, max_tokens=20),
+        teacher = make_teacher(_cfg(server, concurrency=8, tokens_per_minute=12000, max_tokens=20, ramp_up_s=0),
                                tmp_path / "c.sqlite")
-        t0 = time.perf_counter()
-        teacher.generate([_msgs(i) for i in range(12)])
-        # ~30 estimated tokens a request, 200 tokens/s with a one-second burst: ≥ ~0.8 s
-        assert time.perf_counter() - t0 >= 0.7
+        reqs = [_msgs(i) for i in range(12)]
+        assert all(r.ok for r in teacher.generate(reqs))
+        arrivals = list(server.arrivals)
+    # 200 tokens/s with a one-second burst: the burst holds 200 // size requests, every later one
+    # waits size / 200 s for its tokens
+    size = estimate_tokens(reqs[0], 20)
+    burst = 200 // size
+    expected = (len(reqs) - 1 - burst) * size / 200
+    span = _steady_span(arrivals, burst=burst)
+    assert 0.8 * expected <= span < 3 * expected, (span, expected)
 
 
 def test_requests_carry_no_platform_headers(tmp_path: Path) -> None:
