@@ -1,4 +1,5 @@
-"""A real HTTP server on 127.0.0.1 (or another address of this machine: ``host``) speaking the OpenAI chat-completions, files and batches API.
+"""A real HTTP server on 127.0.0.1 (or another address of this machine: ``host``) speaking the
+OpenAI chat-completions, files and batches API.
 
 Used by the teacher/synthesis tests and by benchmarks/teacher_throughput.py. Replies are
 scripted by a responder (messages → text); faults are injected per request by a trigger

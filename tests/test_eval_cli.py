@@ -218,5 +218,4 @@ def test_eval_models_and_score_checkpoints_fail_in_one_line(tmp_path: Path, tiny
     for overrides, needle in cases:
         proc = imhi_process("eval", str(recipe), *overrides, env=DEAD_HUB)
         one_line_error(proc, needle)
-        assert proc.seconds < 60  # type: ignore[attr-defined]
     assert not (tmp_path / "run" / "a").exists()  # nothing was generated
