@@ -54,7 +54,8 @@ def test_eval_recipe_end_to_end_and_resume(tmp_path: Path, tiny: Path, cli) -> N
                       {"name": "gone", "path": str(tmp_path / "none.csv"), "tasks": ["dr"], "optional": True}],
         "models": [{"name": "a", "model": {"path": str(tiny)}, "max_new_tokens": 6},
                    {"name": "b", "model": {"path": str(tiny)}, "max_new_tokens": 3, "limit": 4}],
-        "metrics": {"n_boot": 20},
+        "metrics": {"n_boot": 20, "bertscore": {"model_type": "minilm", "num_layers": 2},
+                    "bartscore": {"checkpoint": str(tiny), "kind": "causal"}},
         "published": {"Paper-7B": {"dr": {"weighted_f1": 0.7614}, "sad": {"weighted_f1": 0.5}},
                       "Other": {"dr": {"accuracy": 0.9}}},
         "sheet": {"per_task": 2}}))
@@ -66,6 +67,7 @@ def test_eval_recipe_end_to_end_and_resume(tmp_path: Path, tiny: Path, cli) -> N
         scores = json.loads((run / name / "scores.json").read_text())
         assert scores["dr"]["n"] == n
         assert (run / name / "report.md").is_file()
+    _text_scores_equal_direct_calls(run, tiny)
     assert "| a | dr | 6 |" in (run / "comparison.md").read_text() and "comparison/weighted_f1/heatmap.png" in (
         run / "comparison.md").read_text()
     wf1 = (run / "comparison" / "weighted_f1" / "comparison.md").read_text()
@@ -77,6 +79,29 @@ def test_eval_recipe_end_to_end_and_resume(tmp_path: Path, tiny: Path, cli) -> N
     assert (run / "a" / "generations.jsonl").read_text() == before  # resumed: nothing regenerated
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["stage"] == "eval" and "score/a" in manifest["timings_s"]
+
+
+def _after_reasoning(text: str) -> str:
+    """The explanation of ``<label> Reasoning: <explanation>`` (the whole text without one)."""
+    return text.split("Reasoning:", 1)[1].strip() if "Reasoning:" in text else text
+
+
+def _text_scores_equal_direct_calls(run: Path, tiny: Path) -> None:
+    """BERTScore / BARTScore in each model's scores.json equal direct calls on the same
+    explanations (reference: the answer's text after "Reasoning:")."""
+    from imhi.evaluation.textscore import BartScoreConfig, BertScoreConfig, bartscore, bertscore
+
+    for name in ("a", "b"):
+        rows = list(read_jsonl(run / name / "generations.jsonl"))
+        hyps = [_after_reasoning(r["prediction"]) for r in rows]
+        refs = [_after_reasoning(r["answer"]) for r in rows]
+        assert all(ref.startswith("the post says") for ref in refs)
+        scores = json.loads((run / name / "scores.json").read_text())["dr"]
+        bert = bertscore(hyps, refs, BertScoreConfig(model_type="minilm", num_layers=2))
+        bart = bartscore(hyps, refs, BartScoreConfig(checkpoint=str(tiny), kind="causal"))
+        assert scores["bertscore_f1"] == pytest.approx(bert["f1"], abs=1e-6)
+        assert scores["bartscore_f1"] == pytest.approx(bart["f1"], abs=1e-6)
+        assert bart["f1"] < 0  # a mean log-likelihood
 
 
 def test_eval_recipe_errors_name_the_key(tmp_path: Path, cli) -> None:
