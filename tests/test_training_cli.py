@@ -40,6 +40,7 @@ def test_train_evaluates_every_task_after_every_stage(tmp_path: Path, capsys: py
         assert set(table[stage]) == {"dr", "dreaddit"}
         for scores in table[stage].values():
             assert scores["n"] == 3 and 0.0 <= scores["accuracy"] <= 1.0 and "unparsed_rate" in scores
+    _table_equals_recomputed(table, run, tmp_path / "again")
     md = (run / "eval_table.md").read_text()
     assert "## accuracy" in md and "| s2 |" in md and "dreaddit" in md
     gens = list(read_jsonl(run / "stage_2" / "eval" / "dr" / "generations.jsonl"))
@@ -51,6 +52,22 @@ def test_train_evaluates_every_task_after_every_stage(tmp_path: Path, capsys: py
     assert _run(["train", str(recipe), "name=cli"]) == 0
     assert "already done" in capsys.readouterr().out
     assert (run / "stage_1" / "eval" / "dr" / "generations.jsonl").stat().st_mtime_ns == before
+
+
+def _table_equals_recomputed(table: dict, run: Path, out: Path) -> None:
+    """Each stage × task cell equals the metrics recomputed from that stage's generations, and
+    its accuracy is the share of those rows whose extracted label is the gold one."""
+    from imhi.evaluation.score import MetricsConfig, score_generations
+
+    for i, stage in enumerate(table, start=1):
+        for task, cell in table[stage].items():
+            gens = run / f"stage_{i}" / "eval" / task / "generations.jsonl"
+            assert all(g["model"] == f"cli/{stage}" for g in read_jsonl(gens))
+            again = score_generations(gens, out / stage / task, MetricsConfig(n_boot=10, plots=False))[task]
+            for metric in ("n", "accuracy", "weighted_f1", "macro_f1", "unparsed_rate"):
+                assert cell[metric] == pytest.approx(again[metric]), (stage, task, metric)
+            rows = list(read_jsonl(out / stage / task / "predictions.jsonl"))
+            assert cell["accuracy"] == pytest.approx(sum(r["pred_label"] == r["label"] for r in rows) / len(rows))
 
 
 def test_missing_dataset_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
