@@ -161,18 +161,24 @@ def test_labelled_csv_gets_strict_json_queries(tmp_path: Path) -> None:
 
 
 def test_train_extractor_command(tmp_path: Path, cli) -> None:
-    rows = [{"id": str(i), "task": "dr", "label": "yes" if i % 2 else "no",
-             "explanation": ("hopeless, empty and exhausted for weeks" if i % 2 else "cheerful and relaxed today")
-             + f" ({i})"} for i in range(24)]
-    write_jsonl(tmp_path / "train.jsonl", rows)
+    """Trained on 24 rows, evaluated on 12 held-out rows worded differently (not its training file)."""
+    def rows(ids: range, sad: str, calm: str) -> list[dict[str, str]]:
+        return [{"id": str(i), "task": "dr", "label": "yes" if i % 2 else "no",
+                 "explanation": f"{sad if i % 2 else calm} ({i})"} for i in ids]
+
+    write_jsonl(tmp_path / "train.jsonl", rows(range(24), "hopeless, empty and exhausted for weeks",
+                                               "cheerful and relaxed today"))
+    write_jsonl(tmp_path / "heldout.jsonl", rows(range(100, 112), "the author feels hopeless and empty every day",
+                                                 "the author sounds relaxed and cheerful about the weekend"))
     recipe = tmp_path / "x.yaml"
     recipe.write_text(dump_yaml({"tasks": ["dr"], "train": [str(tmp_path / "train.jsonl")],
-                                 "eval": [str(tmp_path / "train.jsonl")], "out": str(tmp_path / "ext"),
+                                 "eval": [str(tmp_path / "heldout.jsonl")], "out": str(tmp_path / "ext"),
                                  "epochs": 3, "batch_size": 8, "learning_rate": 3e-4, "max_length": 32}))
     code, out, err = cli("train-extractor", str(recipe))
     assert code == 0, err
     report = json.loads((tmp_path / "ext" / "metrics.json").read_text())
-    assert report["train"] == {"dr": 24} and report["eval"]["train.jsonl"]["dr"]["accuracy"] >= 0.9
+    assert report["train"] == {"dr": 24} and list(report["eval"]) == ["heldout.jsonl"]
+    assert report["eval"]["heldout.jsonl"]["dr"]["accuracy"] >= 0.9, report["eval"]
     gens = tmp_path / "g.jsonl"
     write_jsonl(gens, [{"id": "1", "task": "dr", "label": "yes", "model": "m",
                         "prediction": "Hard to say. Reasoning: hopeless, empty and exhausted for weeks"}])
