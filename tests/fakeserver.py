@@ -68,6 +68,7 @@ class FakeOpenAI:
         self.uploaded: list[int] = []  # sizes of the batch input files accepted
         self.max_file_bytes: int | None = None  # refuse larger uploads (the Batch API's 200 MB)
         self.fail_batches = 0  # end this many batches "failed"
+        self.hold_batches = False  # when set, batches stay "in_progress" however often polled
         self.requests: list[dict[str, Any]] = []  # every chat request body received
         self.headers: list[dict[str, str]] = []  # ... its headers
         self.arrivals: list[float] = []  # ... and when it came (time.monotonic)
@@ -186,7 +187,7 @@ class FakeOpenAI:
         batch["polls"] += 1
         if batch["status"] == "validating":
             batch["status"] = "in_progress"
-        elif batch["status"] == "in_progress":
+        elif batch["status"] == "in_progress" and not self.hold_batches:
             self._run_batch(batch)
         return web.json_response(self._public(bid))
 

@@ -94,3 +94,9 @@ def test_estimate_tokens_counts_characters_turns_and_the_reply() -> None:
     messages = [{"role": "system", "content": "x" * 40}, {"role": "user", "content": "y" * 21}, {"role": "user"}]
     assert estimate_tokens(messages, 100) == 61 // 4 + 4 * 3 + 100
     assert estimate_tokens([], 7) == 7
+
+
+def test_one_token_by_default(clock: Clock) -> None:
+    limiter = RateLimiter(480)
+    asyncio.run(limiter.acquire())
+    assert limiter.tokens == 7.0
