@@ -25,8 +25,15 @@ def test_key_is_a_stable_sha256_of_everything_that_shapes_a_reply() -> None:
     assert len({key, *changed}) == 6
 
 
+def test_key_format_is_pinned() -> None:
+    """Golden values: a changed key format would orphan every cache already on disk."""
+    assert request_key(*BASE) == "f2eb1b770ab0513534619be0b3089bfaaea8a14d2a2fa384a722d17810a359d2"
+    assert request_key("https://e/v1", "m", [{"role": "user", "content": "pöst"}], {}, n=3) == \
+        "a85f0d205cb644dea2b0d00abeb766239097b8ed31837b6c940b474813c60ecf"
+
+
 def test_put_get_and_reopen(tmp_path: Path) -> None:
-    path = tmp_path / "sub" / "c.sqlite"
+    path = tmp_path / "a" / "b" / "c.sqlite"
     cache = ReplyCache(path)
     assert len(cache) == 0 and cache.get_many(["a"]) == {}
     cache.put_many([])
@@ -51,4 +58,16 @@ def test_many_keys_are_read_in_chunks(tmp_path: Path) -> None:
     cache.put_many([(f"k{i}", f"t{i}", {"n": i}, None, "m") for i in range(1203)])
     got = cache.get_many([f"k{i}" for i in range(1203)] + ["absent"])
     assert len(got) == 1203 and got["k1202"] == {"text": "t1202", "finish_reason": None, "usage": {"n": 1202}}
+    cache.close()
+
+
+def test_usable_from_another_thread(tmp_path: Path) -> None:
+    """The relay thread stores replies through the handle the main thread opened."""
+    import threading
+
+    cache = ReplyCache(tmp_path / "c.sqlite")
+    worker = threading.Thread(target=cache.put_many, args=([("k", "t", {}, None, "m")],))
+    worker.start()
+    worker.join()
+    assert cache.get_many(["k"])["k"]["text"] == "t"
     cache.close()
