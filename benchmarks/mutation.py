@@ -4,7 +4,8 @@ Reads ``[tool.mutmut]`` (shared settings) and ``[tool.mutmut.modules]`` (core mo
 fast tests that cover it) from pyproject.toml; for each module copies the tracked tree into
 ``.mutation/<module>/`` with a pyproject whose ``[tool.mutmut]`` names only that module and
 its tests, runs ``mutmut run`` there (incremental: a rerun tests only changed mutants) and
-prints, per module, killed / all mutants (the score), the wall time and the survivors.
+prints, per module, killed / all mutants (the score), the wall time and the survivors. A module
+is tested afresh when any tracked file changed since its last run.
 Writes ``.mutation/scores.json``. Usage::
 
     python benchmarks/mutation.py                      # every core module
@@ -15,6 +16,7 @@ Writes ``.mutation/scores.json``. Usage::
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shutil
 import subprocess
@@ -53,6 +55,7 @@ def prepare(module: str, shared: dict, tests: list[str]) -> Path:
             stale = folder / "mutants" / name  # mutmut keeps its own copy; refresh it
             if stale.exists() and not name.startswith("imhi/"):
                 shutil.copy2(src, stale)
+    _forget_if_changed(folder, files)
     text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     head = text[:text.index("[tool.mutmut]")]
     lines = [f"{key} = {_toml_list(value) if isinstance(value, list) else json.dumps(value)}"
@@ -60,6 +63,20 @@ def prepare(module: str, shared: dict, tests: list[str]) -> Path:
     lines += [f"only_mutate = {_toml_list([module])}", f"pytest_add_cli_args_test_selection = {_toml_list(tests)}"]
     (folder / "pyproject.toml").write_text(head + "[tool.mutmut]\n" + "\n".join(lines) + "\n", encoding="utf-8")
     return folder
+
+
+def _forget_if_changed(folder: Path, files: list[str]) -> None:
+    """mutmut keeps a survivor's verdict while its function is unchanged, even when the tests
+    changed: start the module afresh when any tracked file differs from the last run."""
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        if (ROOT / name).is_file():
+            digest.update(name.encode() + b"\0" + (ROOT / name).read_bytes())
+    stamp = folder / ".tree-sha256"
+    if stamp.is_file() and stamp.read_text() == digest.hexdigest():
+        return
+    shutil.rmtree(folder / "mutants", ignore_errors=True)
+    stamp.write_text(digest.hexdigest())
 
 
 def results(folder: Path) -> dict[str, str]:
