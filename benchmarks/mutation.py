@@ -24,7 +24,10 @@ import sys
 import time
 from pathlib import Path
 
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    sys.exit("benchmarks/mutation.py needs Python 3.11 or later (tomllib)")
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / ".mutation"
