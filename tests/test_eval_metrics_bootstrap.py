@@ -121,3 +121,51 @@ def test_encode_single_and_multi_label() -> None:
     assert y.tolist() == [[1, 0, 0, 0], [0, 1, 1, 0], [0, 0, 0, 0]]
     assert p.tolist() == [[0, 0, 1, 0], [0, 0, 0, 1], [0, 0, 0, 0]]  # last column: unparsed
     assert classes == [0, 1, 2]
+
+
+def test_a_label_nobody_uses_scores_zero_in_every_resample() -> None:
+    gold = ["a", "b"] * 10
+    pred = ["a", "b"] * 9 + ["b", None]  # "c" is neither gold nor predicted: F1 0 by zero_division
+    y, p, classes = encode(gold, pred, LABELS, False)
+    fast = bootstrap_single(y, p, classes, ["macro_f1", "weighted_f1", "micro_f1"], n_boot=100, seed=4)
+    for name in fast:
+        assert fast[name] == pytest.approx(_reference(y, p, name, 100, 4, 0.95)), name
+    assert fast["macro_f1"][1] <= 2 / 3 + 1e-9  # c's 0 is averaged in
+
+
+def test_score_task_defaults_and_edge_sizes() -> None:
+    gold, pred = _data(30, seed=9)
+    y, p, _ = encode(gold, pred, LABELS, False)
+    s = score_task(gold, pred, LABELS, False)  # 1000 resamples, seed 0
+    assert s["ci95"]["accuracy"] == pytest.approx(_reference(y, p, "accuracy", 1000, 0, 0.95))
+    assert set(score_task(gold[:2], pred[:2], LABELS, False, n_boot=1)["ci95"]) == {
+        "accuracy", "weighted_f1", "micro_f1", "macro_f1"}
+    multi = score_task([["a"], ["b"]], [["a"], None], LABELS, True, n_boot=1)
+    assert set(multi["ci95"]) == {"accuracy", "weighted_f1", "micro_f1", "macro_f1", "samples_f1"}
+    first = score_task(gold, pred, LABELS, False, metrics=("samples_f1", "accuracy"), n_boot=0)
+    assert "accuracy" in first and "samples_f1" not in first
+
+
+def test_multi_label_macro_interval_leaves_the_unparsed_column_out() -> None:
+    gold = [["a"], ["a", "b"], ["c"], ["b"]] * 4
+    pred = [["a"], None, ["c"], ["b", "c"]] * 4
+    s = score_task(gold, pred, LABELS, True, n_boot=20, seed=3)
+    y, p, classes = encode(gold, pred, LABELS, True)
+    rng = np.random.default_rng(3)
+    values = [f1_score(y[i], p[i], labels=classes, average="macro", zero_division=0)
+              for i in (rng.integers(0, len(y), len(y)) for _ in range(20))]
+    assert s["ci95"]["macro_f1"] == pytest.approx(list(np.percentile(values, [2.5, 97.5])))
+    assert s["macro_f1"] == pytest.approx(f1_score(y, p, labels=classes, average="macro", zero_division=0))
+
+
+def test_confusion_reads_list_gold_and_counts_unknown_predictions_as_unparsed() -> None:
+    s = score_task([["a"], "b", ["c"]], ["a", "zz", None], LABELS, False, n_boot=0)
+    assert s["confusion"]["matrix"] == [[1, 0, 0, 0], [0, 0, 0, 1], [0, 0, 0, 1]]
+
+
+def test_samples_f1_is_nan_for_single_label_and_no_rows_have_no_unparsed_rate() -> None:
+    from imhi.evaluation.metrics import _rate, samples_f1
+
+    y, p, classes = encode(["a", "b"], ["a", "a"], LABELS, False)
+    assert np.isnan(samples_f1(y, p, classes, False))
+    assert _rate([]) == 0.0 and _rate([None, "a"]) == 0.5
