@@ -1,4 +1,5 @@
-"""A real HTTP server on 127.0.0.1 speaking the OpenAI chat-completions, files and batches API.
+"""A real HTTP server on 127.0.0.1 (or another address of this machine: ``host``) speaking the
+OpenAI chat-completions, files and batches API.
 
 Used by the teacher/synthesis tests and by benchmarks/teacher_throughput.py. Replies are
 scripted by a responder (messages → text); faults are injected per request by a trigger
@@ -58,8 +59,8 @@ class FakeOpenAI:
 
     def __init__(self, latency: float = 0.0, responder: Responder = default_responder,
                  faults: dict[str, list[str]] | None = None, fail_rates: dict[str, float] | None = None,
-                 seed: int = 0) -> None:
-        self.latency, self.responder = latency, responder
+                 seed: int = 0, host: str = "127.0.0.1") -> None:
+        self.latency, self.responder, self.host = latency, responder, host
         self.faults = {k: list(v) for k, v in (faults or {}).items()}
         self.fail_rates = dict(fail_rates or {})
         self.rng = random.Random(seed)
@@ -67,6 +68,7 @@ class FakeOpenAI:
         self.uploaded: list[int] = []  # sizes of the batch input files accepted
         self.max_file_bytes: int | None = None  # refuse larger uploads (the Batch API's 200 MB)
         self.fail_batches = 0  # end this many batches "failed"
+        self.hold_batches = False  # when set, batches stay "in_progress" however often polled
         self.requests: list[dict[str, Any]] = []  # every chat request body received
         self.headers: list[dict[str, str]] = []  # ... its headers
         self.arrivals: list[float] = []  # ... and when it came (time.monotonic)
@@ -84,7 +86,7 @@ class FakeOpenAI:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"http://{self.host}:{self.port}/v1"
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=1 << 28)
@@ -185,7 +187,7 @@ class FakeOpenAI:
         batch["polls"] += 1
         if batch["status"] == "validating":
             batch["status"] = "in_progress"
-        elif batch["status"] == "in_progress":
+        elif batch["status"] == "in_progress" and not self.hold_batches:
             self._run_batch(batch)
         return web.json_response(self._public(bid))
 
@@ -236,7 +238,7 @@ class FakeOpenAI:
     async def _start(self, port: int = 0) -> None:
         self._runner = web.AppRunner(self.app(), access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", port)
+        site = web.TCPSite(self._runner, self.host, port)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 

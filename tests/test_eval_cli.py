@@ -54,7 +54,8 @@ def test_eval_recipe_end_to_end_and_resume(tmp_path: Path, tiny: Path, cli) -> N
                       {"name": "gone", "path": str(tmp_path / "none.csv"), "tasks": ["dr"], "optional": True}],
         "models": [{"name": "a", "model": {"path": str(tiny)}, "max_new_tokens": 6},
                    {"name": "b", "model": {"path": str(tiny)}, "max_new_tokens": 3, "limit": 4}],
-        "metrics": {"n_boot": 20},
+        "metrics": {"n_boot": 20, "bertscore": {"model_type": "minilm", "num_layers": 2},
+                    "bartscore": {"checkpoint": str(tiny), "kind": "causal"}},
         "published": {"Paper-7B": {"dr": {"weighted_f1": 0.7614}, "sad": {"weighted_f1": 0.5}},
                       "Other": {"dr": {"accuracy": 0.9}}},
         "sheet": {"per_task": 2}}))
@@ -66,6 +67,7 @@ def test_eval_recipe_end_to_end_and_resume(tmp_path: Path, tiny: Path, cli) -> N
         scores = json.loads((run / name / "scores.json").read_text())
         assert scores["dr"]["n"] == n
         assert (run / name / "report.md").is_file()
+    _text_scores_equal_direct_calls(run, tiny)
     assert "| a | dr | 6 |" in (run / "comparison.md").read_text() and "comparison/weighted_f1/heatmap.png" in (
         run / "comparison.md").read_text()
     wf1 = (run / "comparison" / "weighted_f1" / "comparison.md").read_text()
@@ -78,6 +80,29 @@ def test_eval_recipe_end_to_end_and_resume(tmp_path: Path, tiny: Path, cli) -> N
     # (a changed decoding setting answers every row again: tests/test_eval_prompts.py)
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["stage"] == "eval" and "score/a" in manifest["timings_s"]
+
+
+def _after_reasoning(text: str) -> str:
+    """The explanation of ``<label> Reasoning: <explanation>`` (the whole text without one)."""
+    return text.split("Reasoning:", 1)[1].strip() if "Reasoning:" in text else text
+
+
+def _text_scores_equal_direct_calls(run: Path, tiny: Path) -> None:
+    """BERTScore / BARTScore in each model's scores.json equal direct calls on the same
+    explanations (reference: the answer's text after "Reasoning:")."""
+    from imhi.evaluation.textscore import BartScoreConfig, BertScoreConfig, bartscore, bertscore
+
+    for name in ("a", "b"):
+        rows = list(read_jsonl(run / name / "generations.jsonl"))
+        hyps = [_after_reasoning(r["prediction"]) for r in rows]
+        refs = [_after_reasoning(r["answer"]) for r in rows]
+        assert all(ref.startswith("the post says") for ref in refs)
+        scores = json.loads((run / name / "scores.json").read_text())["dr"]
+        bert = bertscore(hyps, refs, BertScoreConfig(model_type="minilm", num_layers=2))
+        bart = bartscore(hyps, refs, BartScoreConfig(checkpoint=str(tiny), kind="causal"))
+        assert scores["bertscore_f1"] == pytest.approx(bert["f1"], abs=1e-6)
+        assert scores["bartscore_f1"] == pytest.approx(bart["f1"], abs=1e-6)
+        assert bart["f1"] < 0  # a mean log-likelihood
 
 
 def test_eval_recipe_errors_name_the_key(tmp_path: Path, cli) -> None:
@@ -137,18 +162,24 @@ def test_labelled_csv_gets_strict_json_queries(tmp_path: Path) -> None:
 
 
 def test_train_extractor_command(tmp_path: Path, cli) -> None:
-    rows = [{"id": str(i), "task": "dr", "label": "yes" if i % 2 else "no",
-             "explanation": ("hopeless, empty and exhausted for weeks" if i % 2 else "cheerful and relaxed today")
-             + f" ({i})"} for i in range(24)]
-    write_jsonl(tmp_path / "train.jsonl", rows)
+    """Trained on 24 rows, evaluated on 12 held-out rows worded differently (not its training file)."""
+    def rows(ids: range, sad: str, calm: str) -> list[dict[str, str]]:
+        return [{"id": str(i), "task": "dr", "label": "yes" if i % 2 else "no",
+                 "explanation": f"{sad if i % 2 else calm} ({i})"} for i in ids]
+
+    write_jsonl(tmp_path / "train.jsonl", rows(range(24), "hopeless, empty and exhausted for weeks",
+                                               "cheerful and relaxed today"))
+    write_jsonl(tmp_path / "heldout.jsonl", rows(range(100, 112), "the author feels hopeless and empty every day",
+                                                 "the author sounds relaxed and cheerful about the weekend"))
     recipe = tmp_path / "x.yaml"
     recipe.write_text(dump_yaml({"tasks": ["dr"], "train": [str(tmp_path / "train.jsonl")],
-                                 "eval": [str(tmp_path / "train.jsonl")], "out": str(tmp_path / "ext"),
+                                 "eval": [str(tmp_path / "heldout.jsonl")], "out": str(tmp_path / "ext"),
                                  "epochs": 3, "batch_size": 8, "learning_rate": 3e-4, "max_length": 32}))
     code, out, err = cli("train-extractor", str(recipe))
     assert code == 0, err
     report = json.loads((tmp_path / "ext" / "metrics.json").read_text())
-    assert report["train"] == {"dr": 24} and report["eval"]["train.jsonl"]["dr"]["accuracy"] >= 0.9
+    assert report["train"] == {"dr": 24} and list(report["eval"]) == ["heldout.jsonl"]
+    assert report["eval"]["heldout.jsonl"]["dr"]["accuracy"] >= 0.9, report["eval"]
     gens = tmp_path / "g.jsonl"
     write_jsonl(gens, [{"id": "1", "task": "dr", "label": "yes", "model": "m",
                         "prediction": "Hard to say. Reasoning: hopeless, empty and exhausted for weeks"}])
@@ -219,5 +250,4 @@ def test_eval_models_and_score_checkpoints_fail_in_one_line(tmp_path: Path, tiny
     for overrides, needle in cases:
         proc = imhi_process("eval", str(recipe), *overrides, env=DEAD_HUB)
         one_line_error(proc, needle)
-        assert proc.seconds < 60  # type: ignore[attr-defined]
     assert not (tmp_path / "run" / "a").exists()  # nothing was generated

@@ -3,9 +3,11 @@ and the dataset equals that of an uninterrupted build."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -24,6 +26,17 @@ def _start(recipe: Path, run: Path) -> subprocess.Popen[bytes]:
                             stderr=subprocess.STDOUT)
 
 
+def _cached(path: Path) -> int:
+    """Replies stored in the build's cache so far (0 before it exists)."""
+    if not path.is_file():
+        return 0
+    with contextlib.closing(sqlite3.connect(path, timeout=10)) as db:
+        try:
+            return int(db.execute("SELECT COUNT(*) FROM replies").fetchone()[0])
+        except sqlite3.OperationalError:  # the table is not created yet
+            return 0
+
+
 def _key(body: dict) -> str:
     return json.dumps(body, sort_keys=True)
 
@@ -37,7 +50,10 @@ def test_killed_build_resumes_without_resending(tmp_path: Path) -> None:
         deadline = time.time() + 60
         while len(server.requests) < 14 and time.time() < deadline:
             time.sleep(0.05)
-        time.sleep(0.5)  # the client has stored the 12 answers it received
+        cache = tmp_path / "run" / "teacher_cache.sqlite"
+        while _cached(cache) < 12 and time.time() < deadline:  # the client stores the 12 answers
+            time.sleep(0.05)
+        assert _cached(cache) == 12
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         answered = {_key(b) for b in server.answered}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -32,7 +31,6 @@ def test_local_smollm2_batched_generation_is_cached(tmp_path: Path) -> None:
     # greedy decoding in a batch (left padding) equals decoding one request alone
     alone = make_teacher(cfg, tmp_path / "alone.sqlite").generate([reqs[0]])
     assert alone[0].text == replies[0].text
-    t0 = time.perf_counter()
     again = teacher.generate(reqs)
     assert all(r.cached for r in again) and teacher.stats.sent == 3
-    assert time.perf_counter() - t0 < 1.0
+    assert [r.text for r in again] == [r.text for r in replies]

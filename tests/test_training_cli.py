@@ -40,6 +40,7 @@ def test_train_evaluates_every_task_after_every_stage(tmp_path: Path, capsys: py
         assert set(table[stage]) == {"dr", "dreaddit"}
         for scores in table[stage].values():
             assert scores["n"] == 3 and 0.0 <= scores["accuracy"] <= 1.0 and "unparsed_rate" in scores
+    _table_equals_recomputed(table, run, tmp_path / "again")
     md = (run / "eval_table.md").read_text()
     assert "## accuracy" in md and "| s2 |" in md and "dreaddit" in md
     gens = list(read_jsonl(run / "stage_2" / "eval" / "dr" / "generations.jsonl"))
@@ -51,6 +52,22 @@ def test_train_evaluates_every_task_after_every_stage(tmp_path: Path, capsys: py
     assert _run(["train", str(recipe), "name=cli"]) == 0
     assert "already done" in capsys.readouterr().out
     assert (run / "stage_1" / "eval" / "dr" / "generations.jsonl").stat().st_mtime_ns == before
+
+
+def _table_equals_recomputed(table: dict, run: Path, out: Path) -> None:
+    """Each stage × task cell equals the metrics recomputed from that stage's generations, and
+    its accuracy is the share of those rows whose extracted label is the gold one."""
+    from imhi.evaluation.score import MetricsConfig, score_generations
+
+    for i, stage in enumerate(table, start=1):
+        for task, cell in table[stage].items():
+            gens = run / f"stage_{i}" / "eval" / task / "generations.jsonl"
+            assert all(g["model"] == f"cli/{stage}" for g in read_jsonl(gens))
+            again = score_generations(gens, out / stage / task, MetricsConfig(n_boot=10, plots=False))[task]
+            for metric in ("n", "accuracy", "weighted_f1", "macro_f1", "unparsed_rate"):
+                assert cell[metric] == pytest.approx(again[metric]), (stage, task, metric)
+            rows = list(read_jsonl(out / stage / task / "predictions.jsonl"))
+            assert cell["accuracy"] == pytest.approx(sum(r["pred_label"] == r["label"] for r in rows) / len(rows))
 
 
 def test_missing_dataset_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -90,7 +107,6 @@ def test_unloadable_base_model_is_one_line_within_seconds(tmp_path: Path) -> Non
                                                  tmp_path / "runs")))
     proc = imhi_process("train", str(recipe))
     one_line_error(proc, "absent-model, field 'model.path': no such file or folder")
-    assert proc.seconds < 60  # type: ignore[attr-defined]
     (tmp_path / "empty").mkdir()
     one_line_error(imhi_process("train", str(recipe), f"model.path={tmp_path / 'empty'}"),
                    "field 'model.path': folder has no config.json")
@@ -98,7 +114,6 @@ def test_unloadable_base_model_is_one_line_within_seconds(tmp_path: Path) -> Non
                      ({"HF_HUB_OFFLINE": "1"}, "HF_HUB_OFFLINE is set")):
         hub = imhi_process("train", str(recipe), "model.path=someorg/unknown-model", env=env)
         one_line_error(hub, "someorg/unknown-model, field 'model.path'", why, "not in the local Hugging Face cache")
-        assert hub.seconds < 60  # type: ignore[attr-defined]
 
 
 def test_misspelled_sft_key_fails_before_training(tmp_path: Path) -> None:

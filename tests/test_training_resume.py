@@ -134,3 +134,58 @@ def test_out_of_memory_is_a_clear_error(tiny: tuple[Path, Path], tmp_path: Path)
         run_stage(recipe, 1, first, callbacks=[OutOfMemory()])
     assert {p: sha256_file(p) for p in first.folder.rglob("*") if p.is_file()} == digests
     assert not (recipe.run_dir() / "stage_2" / "metrics.json").exists()
+
+
+SLOW_STEPS = """
+import time, transformers
+_step = transformers.Trainer.training_step
+def training_step(self, *a, **kw):
+    time.sleep(0.3)  # failure injection: slow steps, so the test can kill mid-stage
+    return _step(self, *a, **kw)
+transformers.Trainer.training_step = training_step
+"""
+
+
+@pytest.mark.slow
+def test_killed_train_subprocess_resumes_to_the_same_adapter(tiny: tuple[Path, Path], tmp_path: Path) -> None:
+    """`imhi train` killed (SIGKILL) in stage 2 after its first checkpoint; `imhi train --resume`
+    ends with the adapter weights of an uninterrupted run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+    from _cli_process import REPO
+
+    model, data = tiny
+    ref = _two_stages(model, data, tmp_path / "ref")
+    want = _adapter(run_stage(ref, 1, run_stage(ref, 0, None)).folder)
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump(recipe_dict(model, data, tmp_path / "run", starts=("fresh", "continue"),
+                                                 steps=6)))
+    stage2 = tmp_path / "run" / "t" / "stage_2"
+    code = f"import sys; exec({SLOW_STEPS!r}); from imhi.cli import main; sys.argv[0] = 'imhi'; main()"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-c", code, "train", str(recipe), "--no-eval"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 300
+    while not (stage2 / "checkpoints" / "checkpoint-2" / "trainer_state.json").is_file():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[0].decode()[-3000:]
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    assert not (stage2 / "metrics.json").exists()  # killed mid-stage
+    from _cli_process import imhi_process
+
+    again = imhi_process("train", str(recipe), "--no-eval")
+    assert again.returncode != 0 and "--resume" in again.stdout + again.stderr
+    resumed = imhi_process("train", str(recipe), "--no-eval", "--resume")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert json.loads((stage2 / "metrics.json").read_text())["resumed_from"].startswith("checkpoint-")
+    got = _adapter(stage2)
+    assert want.keys() == got.keys()
+    for k in want:
+        torch.testing.assert_close(got[k], want[k], rtol=1e-5, atol=1e-6)
