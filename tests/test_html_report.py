@@ -213,13 +213,13 @@ def test_eval_report_posts_filters_and_view(browser: Any, cli: Any, tmp_path: Pa
     assert "eval: Every post" in text and "ref: Every post" in text and "a dr weighted_f1" in text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("step", ["build", "train", "eval"])
-def test_demo_reports(browser: Any, tmp_path: Path, step: str) -> None:
-    """The reports `imhi demo` left in this checkout (skipped where it has not run): the
-    screenshots in docs/ come from here (IMHI_SCREENSHOTS=docs)."""
-    path = REPO / "runs" / step / "demo" / "report.html"
-    if not path.is_file():
-        pytest.skip(f"{path} absent: run `imhi demo` first")
+def test_demo_reports(browser: Any, demo_runs: tuple[Path, str], tmp_path: Path, step: str) -> None:
+    """The reports of `imhi demo`: the checkout's own full run where it has run (the screenshots in
+    docs/ come from there, IMHI_SCREENSHOTS=docs), else `imhi demo --quick` (conftest.demo_runs)."""
+    root, name = demo_runs
+    path = root / "runs" / step / name / "report.html"
     opened = open_report(browser, path, height=1000)
     assert not opened.errors and not opened.network()
     table = "log" if step == "train" else ""

@@ -46,3 +46,32 @@ def test_demo_recipe_with_smollm2_on_a_handful_of_rows(tmp_path: Path, cli) -> N
     assert cli(*args)[0] == code  # rerun: every reply from the cache
     again = json.loads((run / "manifest.json").read_text())["counts"]["teacher"]
     assert again["sent"] == 0 and again["cached"] == first["sent"]
+
+
+@pytest.mark.slow
+def test_imhi_demo_end_to_end(demo_runs: tuple[Path, str]) -> None:
+    """`imhi demo` (--quick where the checkout has no full run): build → train → eval, each with
+    its manifest, Markdown and HTML report; the eval scored every test post it was given, for
+    both models; the human-evaluation sheet written."""
+    root, name = demo_runs
+    runs = root / "runs"
+    for step in ("build", "train", "eval"):
+        assert (runs / step / name / "report.html").stat().st_size > 10_000
+        assert json.loads((runs / step / name / "manifest.json").read_text())["history"]
+    kept = read_jsonl(runs / "build" / name / "dataset" / "train.jsonl")
+    assert {p["task"] for p in kept} == {"dr", "dreaddit"}
+    table = (runs / "train" / name / "eval_table.md").read_text()
+    assert "depression" in table and "stress" in table
+    assert (runs / "train" / name / "stage_2" / "adapter" / "adapter_config.json").is_file()
+    test_posts = read_jsonl(runs / "build" / "sample-reference" / "dataset" / "test.jsonl")
+    per_task = 2 if name == "demo-quick" else None
+    for model in ("smollm2", "smollm2-demo-lora"):
+        preds = read_jsonl(runs / "eval" / name / model / "predictions.jsonl")
+        for task in ("dr", "dreaddit"):
+            n_task = sum(p["task"] == task for p in test_posts)
+            assert sum(p["task"] == task for p in preds) == (per_task or n_task)
+        scores = json.loads((runs / "eval" / name / model / "scores.json").read_text())
+        assert {"dr", "dreaddit"} <= set(scores)
+        assert all(0.0 <= scores[t]["accuracy"] <= 1.0 and "bertscore_f1" in scores[t] for t in ("dr", "dreaddit"))
+    assert (runs / "eval" / name / "comparison.md").is_file()
+    assert (runs / "eval" / name / "sheet" / "sheet.xlsx").is_file()
