@@ -67,7 +67,8 @@ def test_steps_run_in_order_and_unknown_steps_are_named() -> None:
     assert (got.label, got.step, got.parsed) == ("yes", "template", True)
     miss = extract(DR, "hmm", ["template"])
     assert (miss.label, miss.step, miss.parsed) == (None, "unparsed", False)
-    with pytest.raises(KeyError, match=r"unknown extraction step 'jsn' \(known: template, alias, json, classifier\)"):
+    with pytest.raises(ValueError, match=r"unknown extraction step 'jsn' \(known: template, alias, json, classifier\)"
+                       r"; did you mean 'json'\?"):
         extract(DR, "x", ["jsn"])
 
 

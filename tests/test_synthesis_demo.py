@@ -58,15 +58,15 @@ def test_imhi_demo_end_to_end(demo_runs: tuple[Path, str]) -> None:
     for step in ("build", "train", "eval"):
         assert (runs / step / name / "report.html").stat().st_size > 10_000
         assert json.loads((runs / step / name / "manifest.json").read_text())["history"]
-    kept = read_jsonl(runs / "build" / name / "dataset" / "train.jsonl")
+    kept = list(read_jsonl(runs / "build" / name / "dataset" / "train.jsonl"))
     assert {p["task"] for p in kept} == {"dr", "dreaddit"}
     table = (runs / "train" / name / "eval_table.md").read_text()
     assert "depression" in table and "stress" in table
     assert (runs / "train" / name / "stage_2" / "adapter" / "adapter_config.json").is_file()
-    test_posts = read_jsonl(runs / "build" / "sample-reference" / "dataset" / "test.jsonl")
+    test_posts = list(read_jsonl(runs / "build" / "sample-reference" / "dataset" / "test.jsonl"))
     per_task = 2 if name == "demo-quick" else None
     for model in ("smollm2", "smollm2-demo-lora"):
-        preds = read_jsonl(runs / "eval" / name / model / "predictions.jsonl")
+        preds = list(read_jsonl(runs / "eval" / name / model / "predictions.jsonl"))
         for task in ("dr", "dreaddit"):
             n_task = sum(p["task"] == task for p in test_posts)
             assert sum(p["task"] == task for p in preds) == (per_task or n_task)

@@ -20,15 +20,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from imhi.config import Strict
+from imhi.config import Strict, unknown_name
 from imhi.evaluation.agreement import agreement, agreement_judges, judge_rows
 from imhi.evaluation.metrics import METRICS, score_task
 from imhi.evaluation.report import load_scores, write_report
 from imhi.evaluation.textscore import BartScoreConfig, BertScoreConfig, bartscore, bertscore
 from imhi.io import InputError, read_jsonl, sha256_text, write_json, write_jsonl
-from imhi.judges.extract import DEFAULT_STEPS, EXTRACTORS, Classify, extract_many
+from imhi.judges.extract import DEFAULT_STEPS, Classify, check_steps, extract_many
 from imhi.tasks import TaskSpec, load_task, split_reasoning
 
 REQUIRED = ("id", "task", "prediction")
@@ -56,6 +56,11 @@ class MetricsConfig(Strict):
                             "label it states (rules judge; the classifier too where `classifier` is set)")
     agreement_threshold: float = Field(default=0.9, gt=0, le=1, description="classifier judge probability")
 
+    @field_validator("steps", "lenient_steps")
+    @classmethod
+    def _known_steps(cls, steps: list[str] | None) -> list[str] | None:
+        return None if steps is None else check_steps(steps)
+
 
 def read_generations(path: Path) -> list[dict[str, Any]]:
     """Generation rows; a missing field or a null gold label names file, row and field."""
@@ -81,13 +86,14 @@ def lenient_steps(cfg: MetricsConfig) -> list[str]:
 
 
 def _check_cfg(cfg: MetricsConfig) -> None:
-    for step in [*cfg.steps, *(cfg.lenient_steps or [])]:
-        if step not in EXTRACTORS and step != "classifier":
-            raise InputError("metrics.steps", f"unknown extraction step '{step}' "
-                             f"(known: {', '.join([*EXTRACTORS, 'classifier'])})")
+    for field, steps in (("metrics.steps", cfg.steps), ("metrics.lenient_steps", cfg.lenient_steps or [])):
+        try:
+            check_steps(steps)
+        except ValueError as exc:
+            raise InputError(field, str(exc)) from exc
     for name in cfg.metrics:
         if name not in METRICS:
-            raise InputError("metrics.metrics", f"unknown metric '{name}' (known: {', '.join(METRICS)})")
+            raise InputError("metrics.metrics", unknown_name("metric", name, list(METRICS)))
 
 
 def extract_rows(rows: list[dict[str, Any]], gen_path: Path, cfg: MetricsConfig) -> dict[str, TaskSpec]:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from imhi.config import unknown_name
 from imhi.judges import mentions  # noqa: I001  (the package imports this module back)
 from imhi.schema import Label
 from imhi.tasks import TaskSpec, normalize, split_reasoning
@@ -113,14 +114,20 @@ EXTRACTORS: dict[str, Step] = {"template": step_template, "alias": step_alias, "
 DEFAULT_STEPS = ("template", "alias")
 
 
+def check_steps(steps: Iterable[str]) -> list[str]:
+    """The steps as given, or a ValueError naming the first unknown one ("did you mean")."""
+    known = [*EXTRACTORS, "classifier"]
+    for name in steps:
+        if name not in known:
+            raise ValueError(unknown_name("extraction step", name, known))
+    return list(steps)
+
+
 def extract(task: TaskSpec, text: str, steps: Iterable[str] = DEFAULT_STEPS) -> Extraction:
     """Run the rule steps in order; the first that reads a label wins."""
-    for name in steps:
+    for name in check_steps(steps):
         if name == "classifier":
             continue  # batched separately by extract_many
-        if name not in EXTRACTORS:
-            known = ", ".join([*EXTRACTORS, "classifier"])
-            raise KeyError(f"unknown extraction step '{name}' (known: {known})")
         found = EXTRACTORS[name](task, text)
         if found is not None:
             return Extraction(found, name)
