@@ -164,3 +164,15 @@ def test_prepare_and_first_failure_in_order() -> None:
     assert first_failure(_cand(), ctx, ["empty", "near_duplicate", "exact_duplicate"])[0] == "near_duplicate"
     assert first_failure(_cand(""), ctx, ["length", "empty"]) == ("length", "too short (0 < 8 words)")
     assert first_failure(_cand(), ctx, ["empty", "length"]) is None
+
+
+def test_boundaries_of_the_word_counts_and_the_phrase_fallback() -> None:
+    assert _reason("no_reasoning", _cand("A sad post.", marker=False)) is None  # three words are reasoning
+    assert _reason("no_reasoning", _cand("Sad post...", marker=False)) == "label sentence without reasoning"
+    twelve = "Yes, the poster suffers from depression, as the post plainly says so"
+    assert len(twelve.split()) == 12 and _reason("no_reasoning", _cand(twelve)) is None
+    eleven = "Yes, the poster suffers from depression, as the post plainly says"
+    assert _reason("no_reasoning", _cand(eleven + ".")) == "the explanation only restates the label"
+    assert Phrases(r"\bcat").search("-xcat") is None  # the character just before decides
+    with pytest.raises(ValidationError, match="unknown filter 'hedges'"):
+        FilterConfig(use=["hedges"])
