@@ -163,8 +163,7 @@ def run_generation(cfg: GenerationConfig, pairs_path: Path, out_path: Path) -> G
     _retire_stale(cfg, out_path)
     fingerprint, settings = model_fingerprint(cfg), decoding(cfg)
     keys = {p["id"]: request_key(chat_messages(p, cfg.system_prompt), fingerprint, settings) for p in pairs}
-    reused, regenerated = retire_changed(out_path, keys)
-    done = {r.get("id") for r in read_jsonl_tolerant(out_path)}
+    done, reused, regenerated = retire_changed(out_path, keys)  # done: the ids still in the file
     todo = [p for p in pairs if p["id"] not in done]
     stats = GenStats(extra={"reused": reused, "regenerated": regenerated})
     if not todo:

@@ -32,9 +32,10 @@ def stale_path(out_path: Path) -> Path:
     return stale
 
 
-def retire_changed(out_path: Path, keys: dict[str, str]) -> tuple[int, int]:
+def retire_changed(out_path: Path, keys: dict[str, str]) -> tuple[set[Any], int, int]:
     """Move the rows of ``out_path`` whose id is in ``keys`` but whose ``request_key`` differs to a
-    stale file; keep every other row. Returns (reused, regenerated) among the ids of ``keys``."""
+    stale file; keep every other row. Returns (the ids of the kept rows, reused, regenerated), the
+    counts among the ids of ``keys``."""
     rows = read_jsonl_tolerant(out_path)
     kept = [r for r in rows if r.get("id") not in keys or r.get("request_key") == keys[r["id"]]]
     changed = [r for r in rows if r.get("id") in keys and r.get("request_key") != keys[r["id"]]]
@@ -46,4 +47,4 @@ def retire_changed(out_path: Path, keys: dict[str, str]) -> tuple[int, int]:
         print(f"warning: {out_path}: {len(changed)} of {len(keys)} answers were asked with another prompt or "
               f"decoding settings and are answered again ({reused} reused); the old answers were moved to "
               f"{stale.name}", file=sys.stderr)
-    return reused, len(changed)
+    return {r.get("id") for r in kept}, reused, len(changed)
