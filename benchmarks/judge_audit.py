@@ -70,7 +70,11 @@ def load(data: Path, name: str, task_names: list[str]) -> tuple[dict[str, TaskSp
 
 def audit_file(data: Path, name: str, task_names: list[str]) -> FileAudit:
     """Judge every row of one file; rows are numbered from 1 as the reference reader numbers them."""
-    tasks, refs = load(data, name, task_names)
+    return judge_rows(name, *load(data, name, task_names))
+
+
+def judge_rows(name: str, tasks: dict[str, TaskSpec], refs: list[dict[str, Any]]) -> FileAudit:
+    """Judge reference rows already read from the file ``name``."""
     rows = []
     for i, ref in enumerate(refs, start=1):
         task = tasks[ref["task"]]

@@ -1,21 +1,12 @@
 """The ``rules`` judge (imhi.judges.rules, reading with imhi.judges.mentions) on hand-written
-explanations, and its flagged rate on the real IMHI reference files."""
+explanations (its flagged rate on the IMHI release: test_imhi_release.py)."""
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
-from typing import Any
-
-import pytest
 
 from imhi.judges.rules import conclusion
 from imhi.judges.verdict import Verdict, contradicts
 from imhi.schema import Label
 from imhi.tasks import load_task
-
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "imhi"
-needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="shared IMHI data (../shared/data) not present")
 
 
 def judge(task: str, text: str) -> Verdict | None:
@@ -126,27 +117,3 @@ def test_chinese_many_labels() -> None:
     assert not flags("cn_cognitive_distortion", none, []) and flags("cn_cognitive_distortion", none, ["以偏概全"])
     assert label("cn_cognitive_distortion", "总的来说，帖子中没有明显的认知扭曲。") == []  # a none cue
     assert judge("cn_cognitive_distortion", "这说明作者有以偏概全的倾向。") is None  # evidence, not a conclusion
-
-
-# real rows read by hand: the explanation concludes against its gold label (flagged) …
-VERIFIED_FLAGGED = [("train/dreaddit/train.csv", 212), ("train/SAD/train.csv", 3580), ("test/MultiWD.csv", 2211),
-                    ("test/Irf.csv", 1474), ("train/DR/val.csv", 51), ("test/MultiWD.csv", 30),
-                    ("test/MultiWD.csv", 26)]
-# … or does not, though an earlier reader flagged it (negation scope, "lack of focus", hedges)
-VERIFIED_CONSISTENT = [("test/MultiWD.csv", 2151), ("test/Irf.csv", 1469), ("train/SAD/train.csv", 1957),
-                       ("train/dreaddit/val.csv", 278), ("complete/DR.csv", 358)]
-
-
-@needs_data
-def test_real_imhi_files() -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    import judge_audit
-
-    audits = judge_audit.audit(DATA)
-    rows: dict[tuple[str, int], dict[str, Any]] = {(a.name, r["row"]): r for a in audits for r in a.rows}
-    total = len(rows)
-    flagged = sum(r["flagged"] for r in rows.values())
-    assert total == 23022
-    assert 0.017 <= flagged / total <= 0.025, f"{flagged} of {total} rows flagged"  # 482 (2.09%) when measured
-    assert all(rows[key]["flagged"] for key in VERIFIED_FLAGGED)
-    assert not any(rows[key]["flagged"] for key in VERIFIED_CONSISTENT)

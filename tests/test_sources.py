@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import collections
 import json
 from pathlib import Path
 
@@ -137,31 +136,6 @@ def test_duplicates_and_leakage(tmp_path: Path) -> None:
     posts = read_source(spec(format="jsonl", path=str(p)))
     assert [[x.id for x in g] for g in find_duplicates(posts)] == [["s-1", "s-2"]]
     assert [(a.id, b.id) for a, b in find_leakage(posts[:1], posts[1:])] == [("s-1", "s-2")]
-
-
-IMHI_FILES = ["DR", "dreaddit", "SAD", "Irf", "MultiWD"]
-
-
-@pytest.mark.parametrize("name", IMHI_FILES)
-def test_every_released_imhi_file_maps_fully(shared_data: Path, name: str) -> None:
-    """test/, complete/, expert/ and train/{train,val} of each set: 100% of references labelled."""
-    files = [shared_data / "imhi" / d / f"{name}.csv" for d in ("test", "complete", "expert")]
-    files += sorted((shared_data / "imhi" / "train" / name).glob("*.csv"))
-    for f in files:
-        rows = len(pd.read_csv(f))
-        task = "dr" if name == "DR" else None  # DR's question is CLP's too
-        posts = read_source(SourceSpec(name=name, format="imhi", path=str(f), task=task))
-        assert len(posts) == rows, f
-        assert all(p.label for p in posts), f
-    assert len(files) >= 3
-
-
-def test_imhi_label_counts_match_release(shared_data: Path) -> None:
-    posts = read_source(SourceSpec(name="sad", format="imhi", path=str(shared_data / "imhi/test/SAD.csv")))
-    counts = collections.Counter(p.label for p in posts)
-    assert len(counts) == 9 and counts["work"] == 110 and counts["emotion turmoil"] == 66
-    irf = read_source(SourceSpec(name="irf", format="imhi", path=str(shared_data / "imhi/complete/Irf.csv")))
-    assert {p.task for p in irf} == {"irf_tb", "irf_pb"} and len(irf) == 2113
 
 
 def test_chinese_sources_label_sets(shared_data: Path) -> None:
