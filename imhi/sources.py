@@ -240,13 +240,14 @@ def split_imhi_query(query: str) -> tuple[str, str] | None:
 
 
 def question_index(tasks: dict[str, TaskSpec]) -> dict[str, list[str]]:
-    """Normalised question wordings (and released variants) → the tasks that ask it."""
+    """Normalised question wordings (and released variants) → the names of the tasks that ask it
+    (the keys of ``tasks``), in the order of ``tasks``."""
     index: dict[str, list[str]] = {}
-    for task in tasks.values():
+    for name, task in tasks.items():
         for q in [task.question, *task.question_variants]:
             names = index.setdefault(normalize(q), [])
-            if task.name not in names:
-                names.append(task.name)
+            if name not in names:
+                names.append(name)
     return index
 
 

@@ -26,6 +26,7 @@ from typing import Any
 from imhi.config import unknown_name
 from imhi.judges import mentions  # noqa: I001  (the package imports this module back)
 from imhi.schema import Label
+from imhi.sources import question_index
 from imhi.tasks import TaskSpec, normalize, split_reasoning
 
 UNPARSED = "unparsed"
@@ -158,13 +159,7 @@ def extract_many(items: list[tuple[TaskSpec, str]], steps: Iterable[str] = DEFAU
 
 def question_table(tasks: dict[str, TaskSpec]) -> list[tuple[str, list[str]]]:
     """(normalised question wording, task names asking it), longest wording first."""
-    table: dict[str, list[str]] = {}
-    for name, task in tasks.items():
-        for wording in [task.question, *task.question_variants]:
-            names = table.setdefault(normalize(wording), [])
-            if name not in names:
-                names.append(name)
-    return sorted(table.items(), key=lambda p: -len(p[0]))
+    return sorted(question_index(tasks).items(), key=lambda p: -len(p[0]))
 
 
 class AmbiguousTask(ValueError):
