@@ -209,7 +209,7 @@ def sheet_records(path: Path, key: dict[str, Any], spec: ImportSpec, first: int 
     path = Path(path)
     out: list[dict[str, Any]] = []
     for k, (where, header, rows) in enumerate(rating_sheets(path)):
-        aspects = spec.aspects or [h for h in header[len(FIXED):] if h]
+        aspects = spec.aspects or [h for h in header if h and h not in FIXED]
         for col in ["item", *aspects]:
             if col not in header:
                 raise InputError(path, f"{where}: missing column", row=1, field=col)
