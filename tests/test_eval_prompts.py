@@ -186,3 +186,42 @@ def test_a_task_asked_by_two_test_sets_is_scored_per_test_set(tmp_path: Path) ->
     assert sorted(scores) == ["safety_si_binary@a", "safety_si_binary@b"]
     assert scores["safety_si_binary@a"]["template"] == "json" and scores["safety_si_binary@b"]["accuracy"] == 1.0
     assert scores["safety_si_binary@a"]["unparsed_rate"] == 0.0 and scores["safety_si_binary@a"]["n"] == 3
+
+
+def test_chinese_tasks_are_asked_in_chinese_and_multi_label_tasks_for_every_label() -> None:
+    risk, cd = load_task("cn_suicide_risk"), load_task("cn_cognitive_distortion")
+    for name in ("json", "sentence", "free"):
+        user = render(risk, resolve(risk, PromptChoice(template=name)), "最近总是睡不着。")[-1]["content"]
+        assert "帖子：“最近总是睡不着。”" in user and f"问题：{risk.question}" in user
+        assert not re.search(r"Answer|Statement|Question|sentences", user)
+    free = render(risk, resolve(risk, PromptChoice(template="free")), "x")[-1]["content"]
+    assert "再写“理由：”" in free and free.endswith("- 该帖子的作者属于高自杀风险。\n- 该帖子的作者属于低自杀风险。")
+    many = render(cd, resolve(cd, PromptChoice(template="sentence")), "x")[-1]["content"]
+    assert "列出" in many and "所有适用的项" in many and many.endswith(f"\n- {cd.none_answer}")
+    assert "[<every one of" in render(load_task("mtl_emotion"), resolve(load_task("mtl_emotion"), PromptChoice()),
+                                      "x")[-1]["content"]
+    dr = render(load_task("dr"), resolve(load_task("dr"), PromptChoice(template="sentence")), "x")[-1]["content"]
+    assert dr.endswith("nothing else:\n- Yes, the poster suffers from depression.\n"
+                       "- No, the poster does not suffer from depression.")
+
+
+def test_every_task_reads_back_its_own_reference_in_every_format() -> None:
+    """The gold answer of each label, written in each template's format, is read back as that label by the
+    template's strict steps (and a Chinese free answer with its 理由 too)."""
+    from imhi.judges.extract import extract
+    from imhi.prompting.evalprompts import reference
+    from imhi.tasks import load_tasks
+
+    tasks = load_tasks()
+    assert {t.language for t in tasks.values()} == {"en", "zh"}
+    for task in tasks.values():
+        labels = [[n] for n in task.label_names] + [task.label_names[:2]] if task.multi_label else task.label_names
+        for name in ("json", "sentence", "free"):
+            tpl = resolve(task, PromptChoice(template=name))
+            for label in labels:
+                got = extract(task, reference(task, tpl, label), tpl.strict_steps)
+                assert got.label == label, (task.name, name, label)
+    cd = load_task("cn_cognitive_distortion")
+    tpl = resolve(cd, PromptChoice(template="free"))
+    answer = "该帖子存在以下认知扭曲：读心术、放大。理由：作者认定同事都看不起自己。"
+    assert extract(cd, answer, tpl.strict_steps).label == ["读心术", "放大"]
