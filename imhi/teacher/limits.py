@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+SLACK = 1e-9  # relative: a refill that falls this short of the amount by rounding grants it
+
 
 class RateLimiter:
     """A token bucket refilled at ``per_minute / 60`` per second (burst: one second's worth)."""
@@ -29,7 +31,7 @@ class RateLimiter:
         amount = min(amount, self.capacity)
         async with self.lock:
             self._refill()
-            while self.tokens < amount:
+            while amount - self.tokens > SLACK * amount:  # a float shortfall is no reason to sleep again
                 await asyncio.sleep((amount - self.tokens) / self.rate)
                 self._refill()
             self.tokens -= amount
