@@ -164,7 +164,7 @@ def _raw_label(spec: SourceSpec, task: TaskSpec, row: Row, path: Path, n: int) -
 
 def _map_label(spec: SourceSpec, task: TaskSpec, raw: Any, path: Path, n: int) -> Label:
     """label_map first (many raw labels → one), then the task's names and aliases."""
-    field = spec.columns.label or "label_columns"
+    field = "label_columns" if spec.label_columns else str(spec.columns.label)
     values = raw if isinstance(raw, list) else [raw]
     mapped: list[str] = []
     for value in values:
@@ -211,12 +211,13 @@ def _chat_post(spec: SourceSpec, task: TaskSpec, row: Row, path: Path, n: int) -
     messages = row.get("messages")
     if not isinstance(messages, list):
         raise InputError(path, "expected a 'messages' list", row=n, field="messages")
-    users = [m.get("content", "") for m in messages if isinstance(m, dict) and m.get("role") == "user"]
-    replies = [m.get("content", "") for m in messages
-               if isinstance(m, dict) and m.get("role") == "assistant"]
-    if not users or not replies:
+    turns = [m for m in messages if isinstance(m, dict)]
+    replies = [i for i, m in enumerate(turns) if m.get("role") == "assistant"]
+    # the last reply and the user message it answers (not a later one)
+    users = [m.get("content") for m in turns[:replies[-1]] if m.get("role") == "user"] if replies else []
+    if not users:
         raise InputError(path, "needs a user and an assistant message", row=n, field="messages")
-    sentence, explanation = split_reasoning(str(replies[-1]))
+    sentence, explanation = split_reasoning(str(turns[replies[-1]].get("content", "")))
     label = task.parse_label_sentence(sentence)
     if label is None:
         raise InputError(path, f"cannot read a '{task.name}' label from '{sentence[:80]}'",
