@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -93,7 +94,8 @@ def test_workbook_guides_the_annotator(tmp_path: Path) -> None:
     assert [ws.column_dimensions[c].width for c in "ABCD"] == [11, 14, 70, 70]
     assert all(ws.cell(r, c).alignment.wrap_text and ws.cell(r, c).alignment.vertical == "top"
                for r in (2, 4) for c in (3, 4))
-    assert not ws.cell(2, 2).alignment.wrap_text and ws.freeze_panes == "A2"
+    assert not ws.cell(2, 2).alignment.wrap_text and not ws.cell(2, 5).alignment.wrap_text
+    assert not ws.cell(1, 3).alignment.wrap_text and ws.freeze_panes == "A2"  # the header row stays one line
     export_sheet(systems, tmp_path / "two", SheetConfig(annotators=2))
     guide = [c.value for c in load_workbook(tmp_path / "two" / "sheet.xlsx")["Instructions"]["A"]]
     assert "Annotator k fills the sheet 'Ratings k' only." in guide
@@ -107,8 +109,35 @@ def test_label_studio_export(tmp_path: Path) -> None:
     assert tasks == tmp_path / "ls" / "label_studio" / "tasks.json"
     assert json.loads(tasks.read_text()) == [{"data": {"item": "item-0001", "task": "dr", "post": "post dr-1",
                                                        "response": "m on dr-1"}}]
-    assert 'name="overall"' in (tasks.parent / "config.xml").read_text()
-    assert (tmp_path / "ls" / "key.json").is_file()
+    config = (tasks.parent / "config.xml").read_text()
+    assert 'name="overall"' in config and (tmp_path / "ls" / "key.json").is_file()
+    assert re.findall(r'<Choice value="(\d)" hint="(\w+)"/>', config) == [
+        ("0", "unacceptable"), ("1", "poor"), ("2", "acceptable"), ("3", "good")]
+
+
+def test_export_is_seeded_nests_its_folder_and_reruns(tmp_path: Path) -> None:
+    systems = {m: _system(tmp_path / f"{m}.jsonl", m, [f"dr-{i}" for i in range(8)]) for m in ("m1", "m2")}
+    cfg = SheetConfig(per_task=5, seed=3, annotators=2, shuffle_per_annotator=True)
+    export_sheet(systems, tmp_path / "a" / "b", cfg)
+    first = [(tmp_path / "a" / "b" / f).read_text() for f in ("key.json", "sheet_1.csv", "sheet_2.csv")]
+    export_sheet(systems, tmp_path / "a" / "b", cfg)  # again into the same folder: the same files
+    assert [(tmp_path / "a" / "b" / f).read_text() for f in ("key.json", "sheet_1.csv", "sheet_2.csv")] == first
+    export_sheet(systems, tmp_path / "c", cfg.model_copy(update={"seed": 4}))
+    assert (tmp_path / "c" / "key.json").read_text() != first[0]
+    with pytest.raises(InputError, match=r"gone.jsonl: generations of system 'm3' not found$"):
+        export_sheet({**systems, "m3": tmp_path / "gone.jsonl"}, tmp_path / "d", cfg)
+    with pytest.raises(InputError, match=r"^m1, m3: the systems share no post ids$"):
+        export_sheet({"m1": systems["m1"], "m3": _system(tmp_path / "m3.jsonl", "m3", ["dr-9"])}, tmp_path / "e",
+                     SheetConfig(shared_only=True))
+
+
+def test_export_without_a_query_and_an_aspect_without_a_guide(tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "g.jsonl", [{"id": "dr-1", "task": "dr", "label": "no", "prediction": "p"}])
+    export_sheet({"m": tmp_path / "g.jsonl"}, tmp_path / "s", SheetConfig(aspects=["empathy"]))
+    with (tmp_path / "s" / "sheet.csv").open(encoding="utf-8", newline="") as fh:
+        assert list(csv.reader(fh))[1] == ["item-0001", "dr", "", "p", ""]
+    guide = load_workbook(tmp_path / "s" / "sheet.xlsx")["Instructions"]
+    assert [c.value for c in guide[3]] == ["empathy", None]
 
 
 def _key() -> dict:
@@ -188,3 +217,33 @@ def test_read_key_errors(tmp_path: Path) -> None:
         read_key(tmp_path / "k.json")
     (tmp_path / "k.json").write_text(json.dumps(_key()), encoding="utf-8")
     assert read_key(str(tmp_path / "k.json")) == _key()
+
+
+def test_short_rows_blank_items_keys_without_tasks_and_empty_files(tmp_path: Path) -> None:
+    key = {"item-0001": {"system": "m1", "id": "dr-1"}}  # a key written before keys named the task
+    short = tmp_path / "short.csv"
+    short.write_text("item,fluency,overall\nitem-0001,2\n", encoding="utf-8")  # the last cell left off
+    got = sheet_records(short, key, ImportSpec(allow_missing=True))
+    assert [(r["task"], r["aspect"], r["score"]) for r in got][0] == ("", "fluency", 2.0)
+    assert got[1]["score"] != got[1]["score"]  # the missing rating is NaN
+    blank = _csv(tmp_path / "blank.csv", [["", "1", "1"]])
+    with pytest.raises(InputError, match=r"row 2, field 'item': csv: unknown item '' \(not in the key\)"):
+        sheet_records(blank, key, ImportSpec())
+    (tmp_path / "empty.csv").write_text("", encoding="utf-8")
+    assert rating_sheets(tmp_path / "empty.csv") == [("csv", [], [])]
+    with pytest.raises(InputError, match=r"empty.csv, row 1, field 'item': csv: missing column$"):
+        sheet_records(tmp_path / "empty.csv", key, ImportSpec())
+
+
+def test_score_sheets_reads_only_the_aspects_asked_and_names_the_files(tmp_path: Path) -> None:
+    from imhi.evaluation.human import ScoreConfig
+    from imhi.evaluation.sheets import score_sheets
+
+    (tmp_path / "key.json").write_text(json.dumps(_key()), encoding="utf-8")
+    sheets = [_csv(tmp_path / f"a{k}.csv", [["item-0001", str(k), "3"], ["item-0002", "0", "3"]]) for k in (1, 2)]
+    res = score_sheets(sheets, tmp_path / "key.json", tmp_path / "out", aspects=["fluency"],
+                       cfg=ScoreConfig(bootstrap=0))
+    assert list(res["means"]["m1"]) == ["fluency"] and res["means"]["m1"]["fluency"] == 1.5
+    only_items = _csv(tmp_path / "none.csv", [["item-0001"], ["item-0002"]], ("item",))
+    with pytest.raises(InputError, match=r"none.csv: no ratings found$"):
+        score_sheets([only_items], tmp_path / "key.json", tmp_path / "out")
