@@ -111,6 +111,7 @@ def test_label_studio_export(tmp_path: Path) -> None:
                                                        "response": "m on dr-1"}}]
     config = (tasks.parent / "config.xml").read_text()
     assert 'name="overall"' in config and (tmp_path / "ls" / "key.json").is_file()
+    assert re.findall(r'<Choice value="(\d)"', config) == ["0", "1", "2", "3"]
     assert re.findall(r'<Choice value="(\d)" hint="(\w+)"/>', config) == [
         ("0", "unacceptable"), ("1", "poor"), ("2", "acceptable"), ("3", "good")]
 
@@ -138,6 +139,8 @@ def test_export_without_a_query_and_an_aspect_without_a_guide(tmp_path: Path) ->
         assert list(csv.reader(fh))[1] == ["item-0001", "dr", "", "p", ""]
     guide = load_workbook(tmp_path / "s" / "sheet.xlsx")["Instructions"]
     assert [c.value for c in guide[3]] == ["empathy", None]
+    tasks = export_sheet({"m": tmp_path / "g.jsonl"}, tmp_path / "ls", SheetConfig(format="label-studio"))
+    assert json.loads(tasks.read_text())[0]["data"]["post"] == ""  # Label Studio shows an empty text, not null
 
 
 def _key() -> dict:
