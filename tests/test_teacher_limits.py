@@ -102,13 +102,14 @@ def test_one_token_by_default(clock: Clock) -> None:
     assert limiter.tokens == 7.0
 
 
-@pytest.mark.parametrize("per_minute", [7, 13, 333.3])
-def test_rates_that_are_not_binary_fractions_sleep_once_per_wait(clock: Clock, per_minute: float) -> None:
+@pytest.mark.parametrize(("per_minute", "amount"), [(7, 1.0), (13, 1.0), (333.3, 1.0), (1e5 / 7, 700.3)])
+def test_rates_that_are_not_binary_fractions_sleep_once_per_wait(clock: Clock, per_minute: float,
+                                                                 amount: float) -> None:
     """A refill that falls short of the amount by float rounding grants it, instead of sleeping again for
     ever-smaller times (on a clock far from zero the shortfall once stopped advancing it at all)."""
     clock.now = 1e6 / 7
     limiter = RateLimiter(per_minute)
-    times = _times(limiter, clock, [1.0] * 30)
+    times = _times(limiter, clock, [amount] * 30)
     steps = [b - a for a, b in zip(times, times[1:], strict=False)]
     assert len(clock.sleeps) <= 30 and all(s > 0.05 for s in clock.sleeps)
-    assert steps[-1] == pytest.approx(60 / per_minute) and times[-1] > 20 * 60 / per_minute
+    assert steps[-1] == pytest.approx(60 * amount / per_minute) and times[-1] > 20 * 60 * amount / per_minute
