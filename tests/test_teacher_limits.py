@@ -102,7 +102,7 @@ def test_one_token_by_default(clock: Clock) -> None:
     assert limiter.tokens == 7.0
 
 
-@pytest.mark.parametrize(("per_minute", "amount"), [(7, 1.0), (13, 1.0), (333.3, 1.0), (1e5 / 7, 700.3)])
+@pytest.mark.parametrize(("per_minute", "amount"), [(7, 1.0), (13, 1.0), (333.3, 1.0), (1e5 / 7, 100.7)])
 def test_rates_that_are_not_binary_fractions_sleep_once_per_wait(clock: Clock, per_minute: float,
                                                                  amount: float) -> None:
     """A refill that falls short of the amount by float rounding grants it, instead of sleeping again for
