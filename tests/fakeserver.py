@@ -236,7 +236,7 @@ class FakeOpenAI:
         self._loop.run_forever()
 
     async def _start(self, port: int = 0) -> None:
-        self._runner = web.AppRunner(self.app(), access_log=None)
+        self._runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=0.5)  # cut slow replies at exit
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, port)
         await site.start()

@@ -243,7 +243,7 @@ def test_connection_failures_in_a_row_stop_the_run(tmp_path: Path, sender: str) 
     sock.bind(("127.0.0.1", 0))
     url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
     sock.close()
-    cfg = OpenAITeacher(model="m", base_url=url, concurrency=2, sender=sender, retry_min_s=2.0)
+    cfg = OpenAITeacher(model="m", base_url=url, concurrency=4, sender=sender, retry_min_s=1.0)
     teacher = make_teacher(cfg, tmp_path / "c.sqlite")
     with pytest.raises(ServiceError, match=rf"^teacher endpoint {url} refused the connection \(5 in a row\)"):
         teacher.generate([_msgs(i) for i in range(50)])

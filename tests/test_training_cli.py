@@ -163,5 +163,5 @@ def test_train_terminal_is_quiet_and_third_party_output_goes_to_the_log(tmp_path
     log = (tmp_path / "runs" / "t" / "imhi.log").read_text(encoding="utf-8")
     assert "WARNING" in log, "expected transformers/bitsandbytes warnings in the run's log"
     assert f"went to {tmp_path / 'runs' / 't' / 'imhi.log'} (" in proc.stderr and "imhi -v shows them" in proc.stderr
-    loud = imhi_process("-v", "train", str(recipe), "name=loud")
+    loud = imhi_process("-v", "train", str(recipe), "name=loud", "stages.0.sft.max_steps=1", "--no-eval")
     assert loud.returncode == 0 and "WARNING" in loud.stderr and "imhi -v shows them" not in loud.stderr
