@@ -247,6 +247,7 @@ def test_score_sheets_reads_only_the_aspects_asked_and_names_the_files(tmp_path:
     res = score_sheets(sheets, tmp_path / "key.json", tmp_path / "out", aspects=["fluency"],
                        cfg=ScoreConfig(bootstrap=0))
     assert list(res["means"]["m1"]) == ["fluency"] and res["means"]["m1"]["fluency"] == 1.5
+    assert res["sources"] == [str(p) for p in sheets] and res["means_ci"]["m1"]["fluency"]["ci"] is None  # no bootstrap
     only_items = _csv(tmp_path / "none.csv", [["item-0001"], ["item-0002"]], ("item",))
     with pytest.raises(InputError, match=r"none.csv: no ratings found$"):
         score_sheets([only_items], tmp_path / "key.json", tmp_path / "out")
