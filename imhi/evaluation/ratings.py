@@ -19,6 +19,7 @@ it, a list of the wrong length or a missing rating is an error naming file, row 
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -112,7 +113,7 @@ def score_of(value: Any, scale: tuple[int, int], at: Where, allow_missing: bool)
         number = float(str(value).strip())
     except ValueError:
         number = float("nan")
-    if number != number or number != int(number) or not lo <= number <= hi:
+    if not math.isfinite(number) or number != int(number) or not lo <= number <= hi:
         raise InputError(at.file, say + f"'{value}' is not a whole number from {lo} to {hi}",
                          row=at.row, field=at.field)
     return float(number)
