@@ -229,3 +229,26 @@ def test_to_ratings_and_the_long_file(tmp_path: Path) -> None:
         to_ratings([*rec, rec[0]], ImportSpec(), ["a.csv", "b.csv"])
     with pytest.raises(InputError, match=r"^a.csv, b.csv: no ratings found$"):
         to_ratings([], ImportSpec(), ["a.csv", "b.csv"])
+
+
+def test_text_and_macro_workbooks_rows_below_the_first_and_missing_cells_in_every_layout(tmp_path: Path) -> None:
+    _csv(tmp_path / "r.txt", [["item", "system", "annotator", "aspect", "score"], ["p1", "m", "a", "overall", "1"],
+                              ["p2", "m", "a", "overall", ""], ["p3", "m", "a", "bad", "2"]])
+    got = read_ratings(tmp_path / "r.txt", None, ImportSpec(allow_missing=True))
+    assert [(r["item"], r["score"] == r["score"], r["task"]) for r in got] == [
+        ("p1", True, ""), ("p2", False, ""), ("p3", True, "")]  # no task column: ''
+    with pytest.raises(InputError, match=r"r.txt, row 3, field 'score': missing rating"):
+        read_ratings(tmp_path / "r.txt", None, ImportSpec())
+    with pytest.raises(InputError, match=r"r.txt, row 4, field 'aspect': unknown aspect 'bad'"):
+        read_ratings(tmp_path / "r.txt", None, ImportSpec(aspects=["overall"], allow_missing=True))
+    with pd.ExcelWriter(tmp_path / "r.xlsx") as writer:
+        pd.DataFrame({"id": ["p1"], "system": ["m"], "overall_a": [1], "overall_b": [None]}).to_excel(
+            writer, sheet_name="Ratings", index=False)
+    (tmp_path / "r.xlsm").write_bytes((tmp_path / "r.xlsx").read_bytes())
+    wide = read_ratings(tmp_path / "r.xlsm", None, ImportSpec(allow_missing=True, aspects=["overall"]))
+    assert [(r["annotator"], r["score"] == r["score"], r["task"]) for r in wide] == [("a", True, ""), ("b", False, "")]
+    lists = _csv(tmp_path / "l.csv", [["post", "fluency"], ["a", "[1, 2]"]])
+    assert {r["task"] for r in read_ratings(lists, "m", ImportSpec())} == {""}
+    assert detect_layout(pd.DataFrame(columns=["annotator", "aspect", "score"])) == "long"
+    tab = _csv(tmp_path / "t.tsv", [["id", "system", "overall:a", "overall:b"], ["p,1", "m", "1", "2"]], sep="\t")
+    assert {r["item"] for r in read_ratings(tab, None, ImportSpec())} == {"p,1"}  # a comma inside a TSV cell
