@@ -51,7 +51,7 @@ class Example(Strict):
 
 class TemplateSpec(Strict):
     """An evaluation prompt template, or the fields of one that a task or recipe overrides
-    (``prompts/<task>/templates.yaml`` maps template names to these; see :mod:`imhi.prompting.eval`).
+    (``prompts/<task>/templates.yaml`` maps template names to these; see :mod:`imhi.prompting.evalprompts`).
     Text fields are ``str.format`` templates: ``{text}``, ``{question}``, ``{description}``,
     ``{instruction}``, ``{labels}``, ``{sentences}``; literal braces are doubled."""
 

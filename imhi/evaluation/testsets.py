@@ -20,10 +20,10 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from imhi.config import Strict, unknown_name
+from imhi.config import Strict
 from imhi.evaluation.references import read_reference_csv
 from imhi.io import InputError, read_jsonl
-from imhi.judges.extract import EXTRACTORS
+from imhi.judges.extract import check_steps
 from imhi.prompting import evalprompts
 from imhi.sources import resolve
 from imhi.tables import read_table
@@ -62,10 +62,10 @@ def _labelled(ts: TestSet, path: Path, tasks: dict[str, TaskSpec]) -> list[dict[
     choice = ts.prompt or evalprompts.PromptChoice()
     for name, task in tasks.items():
         tpl = evalprompts.resolve(task, choice, f"test set '{ts.name}', prompt.template")
-        for step in tpl.strict_steps:
-            if step not in (*EXTRACTORS, "classifier"):
-                raise InputError(f"test set '{ts.name}', prompt.strict_steps",
-                                 unknown_name("extraction step", step, [*EXTRACTORS, "classifier"]))
+        try:
+            check_steps(tpl.strict_steps)
+        except ValueError as exc:
+            raise InputError(f"test set '{ts.name}', prompt.strict_steps", str(exc)) from None
         for i, record in enumerate(records, start=1):
             text, raw = record[ts.text_column], record[ts.label_column]
             label = task.check_label(raw, where=path, row=i, field=ts.label_column)
